@@ -1,0 +1,360 @@
+//! `myshim`: the runc-compatible command line over the myshim runtime.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use myshim_runtime::container::{self, CreateOptions};
+use myshim_runtime::exec::{self, ExecOptions};
+use myshim_runtime::logging::{self, Format};
+use myshim_runtime::{spec, state, template, terminal};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "myshim", about = "An OCI runtime with the command line of runc", disable_version_flag = true)]
+struct Cli {
+    /// Directory for container state [default: /run/myshim, or $XDG_RUNTIME_DIR/myshim for non-root]
+    #[arg(long, global = true)]
+    root: Option<PathBuf>,
+    /// Write log lines to this file instead of stderr
+    #[arg(long, global = true)]
+    log: Option<PathBuf>,
+    /// Log line format: text or json (runc's shape)
+    #[arg(long = "log-format", global = true, default_value = "text")]
+    log_format: Format,
+    /// Log debug messages too
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Print the version
+    #[arg(short = 'v', long)]
+    version: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write runc's default config.json into the bundle
+    Spec {
+        /// Make a config for an unprivileged user (user namespace, no network namespace)
+        #[arg(long)]
+        rootless: bool,
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+    },
+    /// Create a container; its process waits for `start`
+    Create(CreateArgs),
+    /// Start a created container's process
+    Start { id: String },
+    /// Create and start a container; without -d, wait for it and remove it
+    Run {
+        #[command(flatten)]
+        create: CreateArgs,
+        /// Detach: return once the container runs
+        #[arg(short, long)]
+        detach: bool,
+    },
+    /// Print a container's OCI state as JSON
+    State { id: String },
+    /// List containers
+    List {
+        /// table or json
+        #[arg(short, long, default_value = "table")]
+        format: String,
+        /// Print only the ids
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Send a signal (default SIGTERM) to a container's init
+    Kill {
+        id: String,
+        signal: Option<String>,
+        /// Signal every process of the container
+        #[arg(short, long)]
+        all: bool,
+    },
+    /// Remove a stopped container (--force: kill it first)
+    Delete {
+        id: String,
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// List the processes of a container
+    Ps {
+        id: String,
+        /// table or json
+        #[arg(short, long, default_value = "table")]
+        format: String,
+        /// Options for ps(1) [default: -ef]
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Run a new process in a running container
+    Exec(ExecArgs),
+}
+
+#[derive(Args)]
+struct CreateArgs {
+    id: String,
+    /// Bundle directory (holds config.json)
+    #[arg(short, long, default_value = ".")]
+    bundle: PathBuf,
+    /// Unix socket that receives the pty master (SCM_RIGHTS)
+    #[arg(long)]
+    console_socket: Option<PathBuf>,
+    /// File that receives the container's host pid
+    #[arg(long)]
+    pid_file: Option<PathBuf>,
+    /// Use MS_MOVE and chroot instead of pivot_root
+    #[arg(long)]
+    no_pivot: bool,
+    /// Pass fds 3..3+N through to the container
+    #[arg(long, default_value_t = 0)]
+    preserve_fds: u32,
+}
+
+#[derive(Args)]
+struct ExecArgs {
+    id: String,
+    /// The command and its arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+    /// A process.json to run instead of a command
+    #[arg(short, long)]
+    process: Option<PathBuf>,
+    /// Allocate a pty
+    #[arg(short, long)]
+    tty: bool,
+    /// Working directory
+    #[arg(long)]
+    cwd: Option<String>,
+    /// Environment variable KEY=VALUE (repeatable)
+    #[arg(short, long)]
+    env: Vec<String>,
+    /// uid[:gid]
+    #[arg(short, long)]
+    user: Option<String>,
+    /// Extra capability (repeatable)
+    #[arg(short, long)]
+    cap: Vec<String>,
+    /// Set noNewPrivileges
+    #[arg(long)]
+    no_new_privs: bool,
+    /// Return once the process runs
+    #[arg(short, long)]
+    detach: bool,
+    #[arg(long)]
+    pid_file: Option<PathBuf>,
+    #[arg(long)]
+    console_socket: Option<PathBuf>,
+    #[arg(long, default_value_t = 0)]
+    preserve_fds: u32,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = logging::init(cli.log.as_deref(), cli.log_format, cli.debug) {
+        eprintln!("myshim: {e:#}");
+        std::process::exit(1);
+    }
+    match run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            let msg = format!("{e:#}");
+            // containerd reads the last error from the log file; people read stderr.
+            if log_goes_to_file() {
+                log::error!("{msg}");
+            }
+            eprintln!("myshim: {msg}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn log_goes_to_file() -> bool {
+    std::env::args().any(|a| a == "--log" || a.starts_with("--log="))
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    if cli.version {
+        println!("myshim version {}\nspec: {}", env!("CARGO_PKG_VERSION"), state::OCI_VERSION);
+        return Ok(0);
+    }
+    let root = cli.root.clone().unwrap_or_else(state::default_root);
+    let Some(command) = cli.command else {
+        bail!("no command given (try --help)");
+    };
+    match command {
+        Command::Spec { rootless, bundle } => write_spec(&bundle, rootless).map(|_| 0),
+        Command::Create(args) => container::create(&create_options(&root, args, false)).map(|_| 0),
+        Command::Start { id } => container::start(&root, &id).map(|_| 0),
+        Command::Run { create, detach } => run_container(&root, create, detach),
+        Command::State { id } => {
+            println!("{}", container::state(&root, &id)?);
+            Ok(0)
+        }
+        Command::List { format, quiet } => list(&root, &format, quiet).map(|_| 0),
+        Command::Kill { id, signal, all } => {
+            let sig = container::parse_signal(signal.as_deref().unwrap_or("SIGTERM"))?;
+            container::kill(&root, &id, sig, all).map(|_| 0)
+        }
+        Command::Delete { id, force } => container::delete(&root, &id, force).map(|_| 0),
+        Command::Ps { id, format, ps_args } => ps(&root, &id, &format, ps_args).map(|_| 0),
+        Command::Exec(args) => exec_in(&root, args),
+    }
+}
+
+fn write_spec(bundle: &std::path::Path, rootless: bool) -> Result<()> {
+    let path = bundle.join("config.json");
+    if path.exists() {
+        bail!("{} exists: remove it first", path.display());
+    }
+    let text = serde_json::to_string_pretty(&template::default_spec(rootless))?;
+    std::fs::write(&path, text + "\n").with_context(|| format!("writing {}", path.display()))
+}
+
+fn create_options(root: &std::path::Path, args: CreateArgs, keep_console: bool) -> CreateOptions {
+    CreateOptions {
+        root: root.to_path_buf(),
+        id: args.id,
+        bundle: args.bundle,
+        console_socket: args.console_socket,
+        pid_file: args.pid_file,
+        no_pivot: args.no_pivot,
+        preserve_fds: args.preserve_fds,
+        keep_console,
+    }
+}
+
+fn run_container(root: &std::path::Path, args: CreateArgs, detach: bool) -> Result<i32> {
+    let keep_console = !detach && args.console_socket.is_none();
+    let opts = create_options(root, args, keep_console);
+    if detach {
+        container::create(&opts)?;
+        container::start(root, &opts.id)?;
+        return Ok(0);
+    }
+    // Blocked before the init exists so no signal meant for it is lost;
+    // the init resets its mask.
+    terminal::block_signals()?;
+    let created = container::create(&opts)?;
+    let code = container::start(root, &opts.id).and_then(|_| terminal::foreground(created.pid, &created.pidfd, created.console));
+    let removed = container::delete(root, &opts.id, true);
+    let code = code?;
+    removed?;
+    Ok(code)
+}
+
+fn list(root: &std::path::Path, format: &str, quiet: bool) -> Result<()> {
+    let containers = state::list(root)?;
+    let rows: Vec<_> = containers
+        .iter()
+        .map(|(_, saved)| {
+            let status = saved.status(&root.join(&saved.id));
+            saved.oci_state(status)
+        })
+        .collect();
+    if quiet {
+        for r in &rows {
+            println!("{}", r.id);
+        }
+        return Ok(());
+    }
+    match format {
+        "json" => println!("{}", serde_json::to_string(&rows)?),
+        "table" => {
+            let mut table = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from)];
+            for r in &rows {
+                table.push([r.id.to_string(), r.pid.to_string(), r.status.to_string(), r.bundle.display().to_string(), r.created.to_string(), r.owner.to_string()]);
+            }
+            print_table(&table);
+        }
+        other => bail!("unknown format {other:?} (table or json)"),
+    }
+    Ok(())
+}
+
+fn print_table<const N: usize>(rows: &[[String; N]]) {
+    let widths: Vec<usize> = (0..N).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
+    for row in rows {
+        let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        println!("{}", line.join("   ").trim_end());
+    }
+}
+
+fn ps(root: &std::path::Path, id: &str, format: &str, ps_args: Vec<String>) -> Result<()> {
+    let saved = state::ContainerDir::open(root, id)?.load()?;
+    let pids = if state::process_state(saved.pid, saved.pid_start_time).is_some() { container::container_pids(&saved)? } else { vec![] };
+    match format {
+        "json" => {
+            println!("{}", serde_json::to_string(&pids)?);
+            return Ok(());
+        }
+        "table" => {}
+        other => bail!("unknown format {other:?} (table or json)"),
+    }
+    let args = if ps_args.is_empty() { vec!["-ef".to_string()] } else { ps_args };
+    let out = std::process::Command::new("ps").args(&args).output().context("running ps")?;
+    if !out.status.success() {
+        bail!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let column = header.split_whitespace().position(|h| h == "PID").context("ps output has no PID column")?;
+    println!("{header}");
+    for line in lines {
+        let pid = line.split_whitespace().nth(column).and_then(|p| p.parse::<i32>().ok());
+        if pid.is_some_and(|p| pids.contains(&p)) {
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
+fn exec_in(root: &std::path::Path, args: ExecArgs) -> Result<i32> {
+    let mut process = match &args.process {
+        Some(path) => {
+            let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_slice::<spec::Process>(&text).with_context(|| format!("invalid {}", path.display()))?
+        }
+        None => {
+            if args.command.is_empty() {
+                bail!("exec needs a command or --process");
+            }
+            let mut p = exec::base_process(root, &args.id)?;
+            p.args = args.command.clone();
+            p.terminal = args.tty;
+            p.console_size = None;
+            p
+        }
+    };
+    if let Some(cwd) = &args.cwd {
+        process.cwd = cwd.clone();
+    }
+    process.env.extend(args.env.iter().cloned());
+    if let Some(user) = &args.user {
+        let (uid, gid) = user.split_once(':').unwrap_or((user, "0"));
+        process.user.uid = uid.parse().with_context(|| format!("--user {user:?}: uid is not a number"))?;
+        process.user.gid = gid.parse().with_context(|| format!("--user {user:?}: gid is not a number"))?;
+    }
+    if !args.cap.is_empty() {
+        let caps = process.capabilities.get_or_insert_with(Default::default);
+        for set in [&mut caps.bounding, &mut caps.effective, &mut caps.permitted, &mut caps.ambient] {
+            set.get_or_insert_with(Vec::new).extend(args.cap.iter().cloned());
+        }
+    }
+    if args.no_new_privs {
+        process.no_new_privileges = true;
+    }
+    if !args.detach {
+        terminal::block_signals()?;
+    }
+    exec::exec(&ExecOptions {
+        root: root.to_path_buf(),
+        id: args.id,
+        process,
+        console_socket: args.console_socket,
+        pid_file: args.pid_file,
+        detach: args.detach,
+        preserve_fds: args.preserve_fds,
+    })
+}

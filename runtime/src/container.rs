@@ -1,0 +1,388 @@
+//! The lifecycle from the runtime's side: create, start, kill, delete, and
+//! the state they read. `create` is the whole path to a waiting init.
+
+use crate::init::{self, InitArgs, StartGate};
+use crate::namespaces::{self, Plan};
+use crate::spec::{NamespaceType, Spec};
+use crate::state::{self, ContainerDir, Saved, Status};
+use crate::sync::{self, Msg};
+use anyhow::{bail, Context, Result};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+pub struct CreateOptions {
+    pub root: PathBuf,
+    pub id: String,
+    pub bundle: PathBuf,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub preserve_fds: u32,
+    /// `run` in the foreground keeps the pty master instead of sending it.
+    pub keep_console: bool,
+}
+
+/// A container whose init waits for `start`.
+pub struct Created {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+    /// The pty master when the caller kept it (`run` with a terminal).
+    pub console: Option<OwnedFd>,
+}
+
+/// Kills the half-made container and removes its directory unless disarmed.
+struct CreateGuard {
+    dir: Option<ContainerDir>,
+    pidfd: Option<OwnedFd>,
+}
+
+impl Drop for CreateGuard {
+    fn drop(&mut self) {
+        if let Some(pidfd) = self.pidfd.take() {
+            let _ = pidfd_kill(&pidfd, libc::SIGKILL);
+            wait_exit(&pidfd);
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.remove();
+        }
+    }
+}
+
+pub fn create(opts: &CreateOptions) -> Result<Created> {
+    // 1. The bundle and its config, checked before anything is made.
+    let bundle = std::fs::canonicalize(&opts.bundle).with_context(|| format!("bundle {}", opts.bundle.display()))?;
+    let spec = Spec::load(&bundle)?;
+    let process = spec.process()?;
+    let rootfs = spec.rootfs(&bundle);
+    let rootfs = std::fs::canonicalize(&rootfs).with_context(|| format!("rootfs {} (root.path)", rootfs.display()))?;
+    if !rootfs.is_dir() {
+        bail!("rootfs {} (root.path) is not a directory", rootfs.display());
+    }
+    check_namespaces(&spec)?;
+    if process.terminal && opts.console_socket.is_none() && !opts.keep_console {
+        bail!("process.terminal is true: --console-socket is required when detached");
+    }
+    let plan = Plan::new(spec.linux())?;
+
+    // 2. The state directory: taking it is what makes the id ours.
+    let dir = ContainerDir::create(&opts.root, &opts.id)?;
+    let mut guard = CreateGuard { dir: Some(dir), pidfd: None };
+    let dir = guard.dir.as_ref().unwrap();
+    nix::unistd::mkfifo(&dir.fifo_path(), nix::sys::stat::Mode::from_bits_truncate(0o622)).context("creating the exec fifo")?;
+    std::fs::set_permissions(dir.fifo_path(), std::os::unix::fs::PermissionsExt::from_mode(0o622)).context("chmod exec fifo")?;
+    let state_dir_fd = crate::safe_path::open_dir(&dir.path)?;
+
+    // 3. The init, in its new namespaces.
+    let (parent_end, child_end) = sync::pair()?;
+    let child = with_pid_namespace(plan.pid_join(), || {
+        namespaces::clone_with(plan.clone3_flags(), || {
+            // SAFETY: closing the child's copies of the parent's sync end (so
+            // the init sees EOF if the parent dies) and of the state lock.
+            unsafe {
+                libc::close(parent_end.raw());
+                libc::close(dir.lock_fd());
+            }
+            init::container_init(InitArgs {
+                spec: &spec,
+                bundle: &bundle,
+                rootfs: &rootfs,
+                namespaces: &plan,
+                channel: &child_end,
+                gate: StartGate::ExecFifo(state_dir_fd.try_clone().expect("dup state dir fd")),
+                no_pivot: opts.no_pivot,
+                preserve_fds: opts.preserve_fds,
+            })
+        })
+    })?;
+    drop(child_end);
+    guard.pidfd = Some(child.pidfd.try_clone().context("dup pidfd")?);
+    let mut saved = Saved {
+        id: opts.id.clone(),
+        pid: child.pid,
+        pid_start_time: state::start_time(child.pid).context("the container init died at once")?,
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        created: state::now_rfc3339(),
+        owner: nix::unistd::User::from_uid(nix::unistd::geteuid()).ok().flatten().map(|u| u.name).unwrap_or_default(),
+        config: spec.clone(),
+    };
+
+    // 4. Follow the init's setup until it waits for start.
+    if plan.new_userns {
+        namespaces::write_id_maps(child.pid, spec.linux()).inspect_err(|e| {
+            let _ = parent_end.send(&Msg::Error(format!("{e:#}")));
+        })?;
+        parent_end.send(&Msg::IdsMapped)?;
+    }
+    let mut console = None;
+    loop {
+        let (msg, fd) = parent_end.recv_ok().context("container init")?;
+        match msg {
+            Msg::RunRuntimeHooks => {
+                dir.save(&saved)?;
+                let state_json = serde_json::to_string(&saved.oci_state(Status::Creating))?;
+                let hooks = spec.hooks();
+                let result = crate::hooks::run("prestart", &hooks.prestart, state_json.as_bytes())
+                    .and_then(|_| crate::hooks::run("createRuntime", &hooks.create_runtime, state_json.as_bytes()));
+                if let Err(e) = result {
+                    let _ = parent_end.send(&Msg::Error(format!("{e:#}")));
+                    return Err(e);
+                }
+                parent_end.send(&Msg::Continue(state_json))?;
+            }
+            Msg::Console => {
+                let master = fd.context("pty message without an fd")?;
+                match &opts.console_socket {
+                    Some(path) if !opts.keep_console => crate::terminal::send_to_console_socket(path, &master)?,
+                    _ => console = Some(master),
+                }
+            }
+            Msg::Ready => break,
+            other => bail!("container init sent {other:?} during setup"),
+        }
+    }
+
+    // 5. Record it: state.json, then the pid file.
+    saved.pid_start_time = state::start_time(child.pid).context("the container init died during setup")?;
+    dir.save(&saved)?;
+    if let Some(pid_file) = &opts.pid_file {
+        write_pid_file(pid_file, child.pid)?;
+    }
+    guard.pidfd = None;
+    guard.dir = None;
+    Ok(Created {
+        pid: child.pid,
+        pidfd: child.pidfd,
+        console,
+    })
+}
+
+fn check_namespaces(spec: &Spec) -> Result<()> {
+    let linux = spec.linux();
+    if linux.namespace(NamespaceType::Mount).is_none() {
+        bail!("linux.namespaces: a mount namespace is required");
+    }
+    if spec.hostname.as_deref().is_some_and(|h| !h.is_empty()) && linux.namespace(NamespaceType::Uts).is_none() {
+        bail!("hostname is set but linux.namespaces has no uts namespace");
+    }
+    Ok(())
+}
+
+/// Runs `f` with children landing in the joined pid namespace, if any, and
+/// restores ours for the children that follow.
+fn with_pid_namespace<T>(join: Option<&namespaces::Join>, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let Some(join) = join else { return f() };
+    let own = namespaces::Join::open(NamespaceType::Pid, "/proc/self/ns/pid_for_children")?;
+    join.enter()?;
+    let result = f();
+    own.enter()?;
+    result
+}
+
+/// Writes the pid where a supervisor (systemd's PIDFile) reads it, atomically.
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("pid")));
+    std::fs::write(&tmp, pid.to_string()).with_context(|| format!("writing pid file {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming pid file to {}", path.display()))
+}
+
+/// Lets a created container's init go on to execve.
+pub fn start(root: &Path, id: &str) -> Result<()> {
+    let dir = ContainerDir::open(root, id)?;
+    let saved = dir.load()?;
+    match saved.status(&dir.path) {
+        Status::Created => {}
+        other => bail!("cannot start container {id:?}: it is {other}, not created"),
+    }
+    release_init(&dir, &saved)?;
+    let state_json = serde_json::to_string(&saved.oci_state(Status::Running))?;
+    if let Err(e) = crate::hooks::run("poststart", &saved.config.hooks().poststart, state_json.as_bytes()) {
+        log::warn!("{e:#}");
+    }
+    Ok(())
+}
+
+/// Opens the exec fifo for reading, takes the init's byte, removes the fifo.
+fn release_init(dir: &ContainerDir, saved: &Saved) -> Result<()> {
+    let path = dir.fifo_path();
+    let fifo = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    use std::os::unix::fs::OpenOptionsExt;
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: fifo.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one live pollfd.
+        unsafe { libc::poll(&mut pfd, 1, 100) };
+        let mut byte = [0u8; 1];
+        // SAFETY: reading one byte into a live buffer.
+        let n = unsafe { libc::read(fifo.as_raw_fd(), byte.as_mut_ptr().cast(), 1) };
+        if n == 1 {
+            break;
+        }
+        if state::process_state(saved.pid, saved.pid_start_time).is_none() {
+            bail!("container {:?}: its init exited before start", saved.id);
+        }
+    }
+    std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))
+}
+
+/// Parses a signal as runc does: `KILL`, `SIGKILL`, `sigkill` or `9`.
+pub fn parse_signal(s: &str) -> Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+        bail!("invalid signal number {n}");
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    name.parse::<nix::sys::signal::Signal>()
+        .map(|sig| sig as i32)
+        .map_err(|_| anyhow::anyhow!("unknown signal {s:?}"))
+}
+
+pub fn kill(root: &Path, id: &str, signal: i32, all: bool) -> Result<()> {
+    let dir = ContainerDir::open(root, id)?;
+    let saved = dir.load()?;
+    if saved.status(&dir.path) == Status::Stopped {
+        bail!("cannot kill container {id:?}: it is stopped");
+    }
+    if all {
+        for pid in container_pids(&saved)? {
+            if pid != saved.pid {
+                // SAFETY: plain kill; these pids were just read from /proc.
+                unsafe { libc::kill(pid, signal) };
+            }
+        }
+    }
+    let pidfd = open_init(&saved)?;
+    pidfd_kill(&pidfd, signal).with_context(|| format!("signalling container {id:?}"))
+}
+
+/// A pidfd for the init, checked to still be the process we started.
+fn open_init(saved: &Saved) -> Result<OwnedFd> {
+    // SAFETY: pidfd_open with a pid; the fd is owned below.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, saved.pid, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()).with_context(|| format!("pidfd_open {}", saved.pid));
+    }
+    let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+    // The pidfd pins the process: if the start time still matches now, it is ours.
+    if state::process_state(saved.pid, saved.pid_start_time).is_none() {
+        bail!("container {:?} is not running (pid {} exited)", saved.id, saved.pid);
+    }
+    Ok(fd)
+}
+
+fn pidfd_kill(pidfd: &OwnedFd, signal: i32) -> Result<()> {
+    // SAFETY: pidfd_send_signal on an fd we own.
+    if unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), signal, std::ptr::null::<()>(), 0) } != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::ESRCH) {
+            return Err(e).context("pidfd_send_signal");
+        }
+    }
+    Ok(())
+}
+
+/// Waits until the process behind `pidfd` has exited (it need not be our child).
+fn wait_exit(pidfd: &OwnedFd) {
+    let mut pfd = libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one live pollfd; a pidfd polls readable once the process exits.
+    unsafe { libc::poll(&mut pfd, 1, 10_000) };
+    // Reap it if it was our child; harmless otherwise.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        libc::waitid(libc::P_PIDFD, pidfd.as_raw_fd() as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG);
+    }
+}
+
+/// Every process in the container: with its own pid namespace, all whose
+/// /proc/PID/ns/pid is the init's; otherwise the init alone.
+pub fn container_pids(saved: &Saved) -> Result<Vec<i32>> {
+    if saved.config.linux().namespace(NamespaceType::Pid).is_none() {
+        return Ok(vec![saved.pid]);
+    }
+    let init_ns = std::fs::read_link(format!("/proc/{}/ns/pid", saved.pid)).with_context(|| format!("reading pid namespace of {}", saved.pid))?;
+    let mut pids = vec![];
+    for entry in std::fs::read_dir("/proc").context("reading /proc")?.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        if std::fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|ns| ns == init_ns) {
+            pids.push(pid);
+        }
+    }
+    pids.sort();
+    Ok(pids)
+}
+
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+    let dir = match ContainerDir::open(root, id) {
+        Ok(dir) => dir,
+        // runc: `delete --force` of a container that does not exist succeeds.
+        Err(_) if force && state::validate_id(id).is_ok() && !root.join(id).exists() => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let saved = dir.load()?;
+    let status = saved.status(&dir.path);
+    match status {
+        Status::Stopped => {}
+        Status::Created => stop_all(&saved)?,
+        _ if force => stop_all(&saved)?,
+        other => bail!("cannot delete container {id:?} that is {other}: stop it first or use --force"),
+    }
+    let state_json = serde_json::to_string(&saved.oci_state(Status::Stopped))?;
+    if let Err(e) = crate::hooks::run("poststop", &saved.config.hooks().poststop, state_json.as_bytes()) {
+        log::warn!("{e:#}");
+    }
+    dir.remove()
+}
+
+/// SIGKILL to every process of the container, then wait for the init.
+fn stop_all(saved: &Saved) -> Result<()> {
+    let Ok(pidfd) = open_init(saved) else { return Ok(()) };
+    for pid in container_pids(saved)? {
+        // SAFETY: plain kill of pids in the container's pid namespace.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    pidfd_kill(&pidfd, libc::SIGKILL)?;
+    wait_exit(&pidfd);
+    Ok(())
+}
+
+/// The state of one container, as `state` prints it.
+pub fn state(root: &Path, id: &str) -> Result<String> {
+    let dir = ContainerDir::open(root, id)?;
+    let saved = dir.load()?;
+    let status = saved.status(&dir.path);
+    Ok(serde_json::to_string_pretty(&saved.oci_state(status))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_by_name_and_number() {
+        assert_eq!(parse_signal("KILL").unwrap(), 9);
+        assert_eq!(parse_signal("SIGTERM").unwrap(), 15);
+        assert_eq!(parse_signal("sigusr1").unwrap(), 10);
+        assert_eq!(parse_signal("hup").unwrap(), 1);
+        assert_eq!(parse_signal("9").unwrap(), 9);
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("0").is_err());
+        assert!(parse_signal("99").is_err());
+    }
+}

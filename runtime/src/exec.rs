@@ -1,0 +1,103 @@
+//! `exec`: a new process inside a running container's namespaces.
+
+use crate::init::{self, StartGate};
+use crate::namespaces::Join;
+use crate::spec::{NamespaceType, Process};
+use crate::state::{self, ContainerDir, Status};
+use crate::sync::{self, Msg};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+pub struct ExecOptions {
+    pub root: PathBuf,
+    pub id: String,
+    pub process: Process,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub detach: bool,
+    pub preserve_fds: u32,
+}
+
+/// The container's own process, for `exec` to start from (runc does the same).
+pub fn base_process(root: &Path, id: &str) -> Result<Process> {
+    let dir = ContainerDir::open(root, id)?;
+    dir.load()?.config.process().cloned()
+}
+
+/// Runs the process; returns its exit code, or 0 at once when detached.
+pub fn exec(opts: &ExecOptions) -> Result<i32> {
+    let process = &opts.process;
+    process.validate()?;
+    if process.terminal && opts.detach && opts.console_socket.is_none() {
+        bail!("exec -t with -d needs --console-socket");
+    }
+    let (saved, joins) = {
+        // Hold the lock only while reading: the process may run for long.
+        let dir = ContainerDir::open(&opts.root, &opts.id)?;
+        let saved = dir.load()?;
+        match saved.status(&dir.path) {
+            Status::Created | Status::Running => {}
+            other => bail!("cannot exec in container {:?}: it is {other}", opts.id),
+        }
+        let joins = init::exec_joins(&saved.config, saved.pid)?;
+        // The namespace files are open: if the init is still the one we
+        // started, they are the container's.
+        if state::process_state(saved.pid, saved.pid_start_time).is_none() {
+            bail!("cannot exec in container {:?}: its init exited", opts.id);
+        }
+        (saved, joins)
+    };
+    let in_userns = joins.iter().any(|j| j.kind == NamespaceType::User);
+    let (parent_end, child_end) = sync::pair()?;
+    let pid_join = joins.iter().find(|j| j.kind == NamespaceType::Pid);
+    let own_pid_ns = Join::open(NamespaceType::Pid, "/proc/self/ns/pid_for_children")?;
+    if let Some(j) = pid_join {
+        j.enter()?;
+    }
+    let child = crate::namespaces::clone_with(0, || {
+        // SAFETY: the child's copy of the parent's end.
+        unsafe { libc::close(parent_end.raw()) };
+        let err = match exec_child(process, &joins, &child_end, opts.preserve_fds, in_userns) {
+            Ok(never) => match never {},
+            Err(e) => e,
+        };
+        let _ = child_end.send(&Msg::Error(format!("{err:#}")));
+        1
+    });
+    own_pid_ns.enter()?;
+    let child = child?;
+    drop(child_end);
+    let mut console = None;
+    loop {
+        let (msg, fd) = parent_end.recv_ok().with_context(|| format!("exec in container {:?}", saved.id))?;
+        match msg {
+            Msg::Console => {
+                let master = fd.context("pty message without an fd")?;
+                match &opts.console_socket {
+                    Some(path) => crate::terminal::send_to_console_socket(path, &master)?,
+                    None => console = Some(master),
+                }
+            }
+            Msg::Ready => break,
+            other => bail!("exec: unexpected {other:?}"),
+        }
+    }
+    if let Some(pid_file) = &opts.pid_file {
+        crate::container::write_pid_file(pid_file, child.pid)?;
+    }
+    if opts.detach {
+        return Ok(0);
+    }
+    crate::terminal::foreground(child.pid, &child.pidfd, console)
+}
+
+fn exec_child(process: &Process, joins: &[Join], channel: &sync::Channel, preserve_fds: u32, in_userns: bool) -> Result<std::convert::Infallible> {
+    init::reset_signals();
+    for join in joins.iter().filter(|j| j.kind != NamespaceType::Pid) {
+        join.enter()?;
+    }
+    init::set_dumpable(false)?;
+    nix::unistd::setsid().context("setsid")?;
+    let console = if process.terminal { Some(init::open_pty_in_container()?) } else { None };
+    init::exec_process(process, channel, console, &StartGate::Immediate, preserve_fds, in_userns, &[], "")
+}

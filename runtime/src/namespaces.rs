@@ -1,0 +1,274 @@
+//! linux.namespaces and the id mappings: which namespaces the init gets new
+//! (clone3 flags), which it joins by path (setns), and the uid/gid maps.
+
+use crate::spec::{IdMapping, Linux, NamespaceType};
+use anyhow::{bail, Context, Result};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+pub fn clone_flag(kind: NamespaceType) -> u64 {
+    (match kind {
+        NamespaceType::Pid => libc::CLONE_NEWPID,
+        NamespaceType::Network => libc::CLONE_NEWNET,
+        NamespaceType::Mount => libc::CLONE_NEWNS,
+        NamespaceType::Ipc => libc::CLONE_NEWIPC,
+        NamespaceType::Uts => libc::CLONE_NEWUTS,
+        NamespaceType::User => libc::CLONE_NEWUSER,
+        NamespaceType::Cgroup => libc::CLONE_NEWCGROUP,
+        NamespaceType::Time => libc::CLONE_NEWTIME,
+    }) as u32 as u64
+}
+
+/// The name of the namespace under /proc/PID/ns.
+pub fn proc_name(kind: NamespaceType) -> &'static str {
+    match kind {
+        NamespaceType::Pid => "pid",
+        NamespaceType::Network => "net",
+        NamespaceType::Mount => "mnt",
+        NamespaceType::Ipc => "ipc",
+        NamespaceType::Uts => "uts",
+        NamespaceType::User => "user",
+        NamespaceType::Cgroup => "cgroup",
+        NamespaceType::Time => "time",
+    }
+}
+
+/// A namespace file to setns into, opened before anything changes.
+pub struct Join {
+    pub kind: NamespaceType,
+    fd: OwnedFd,
+}
+
+impl Join {
+    pub fn open(kind: NamespaceType, path: &str) -> Result<Join> {
+        let fd = std::fs::File::open(path).with_context(|| format!("opening {:?} namespace {path}", proc_name(kind)))?;
+        Ok(Join { kind, fd: fd.into() })
+    }
+
+    pub fn enter(&self) -> Result<()> {
+        // SAFETY: setns on a namespace fd we own.
+        if unsafe { libc::setns(self.fd.as_raw_fd(), clone_flag(self.kind) as i32) } != 0 {
+            return Err(std::io::Error::last_os_error()).with_context(|| format!("setns into the {} namespace", proc_name(self.kind)));
+        }
+        Ok(())
+    }
+}
+
+/// How the init's namespaces come to be.
+pub struct Plan {
+    /// New namespaces, created by clone3 itself.
+    pub clone_flags: u64,
+    /// Namespaces to join; the pid one is entered by the parent (it applies
+    /// to children only), the others by the init, user first.
+    pub joins: Vec<Join>,
+    pub new_userns: bool,
+}
+
+impl Plan {
+    pub fn new(linux: &Linux) -> Result<Plan> {
+        let mut clone_flags = 0;
+        let mut joins = vec![];
+        for ns in &linux.namespaces {
+            match &ns.path {
+                Some(path) if !path.is_empty() => joins.push(Join::open(ns.kind, path)?),
+                _ => clone_flags |= clone_flag(ns.kind),
+            }
+        }
+        joins.sort_by_key(|j| j.kind != NamespaceType::User);
+        if joins.iter().any(|j| j.kind == NamespaceType::User) && clone_flags != 0 {
+            // New namespaces must belong to the joined user namespace: the
+            // init unshares them after joining it.
+            log::debug!("joining a user namespace: new namespaces are unshared after setns");
+        }
+        Ok(Plan {
+            clone_flags,
+            new_userns: clone_flags & clone_flag(NamespaceType::User) != 0,
+            joins,
+        })
+    }
+
+    pub fn joins_userns(&self) -> bool {
+        self.joins.iter().any(|j| j.kind == NamespaceType::User)
+    }
+
+    /// Flags for clone3: with a joined user namespace, only a new pid
+    /// namespace (which cannot be unshared for the caller itself) goes here.
+    pub fn clone3_flags(&self) -> u64 {
+        if self.joins_userns() {
+            self.clone_flags & clone_flag(NamespaceType::Pid)
+        } else {
+            self.clone_flags
+        }
+    }
+
+    /// Flags the init unshares after joining (only with a joined user namespace).
+    pub fn unshare_flags(&self) -> u64 {
+        if self.joins_userns() {
+            self.clone_flags & !clone_flag(NamespaceType::Pid)
+        } else {
+            0
+        }
+    }
+
+    pub fn pid_join(&self) -> Option<&Join> {
+        self.joins.iter().find(|j| j.kind == NamespaceType::Pid)
+    }
+
+    /// In the init: joins the namespaces given by path (pid excepted), then
+    /// unshares what must be new inside a joined user namespace.
+    pub fn enter_in_child(&self) -> Result<()> {
+        for join in self.joins.iter().filter(|j| j.kind != NamespaceType::Pid) {
+            join.enter()?;
+        }
+        let flags = self.unshare_flags();
+        if flags != 0 {
+            nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(flags as i32)).context("unshare in the joined user namespace")?;
+        }
+        Ok(())
+    }
+}
+
+/// The kernel's uid_map text for a list of mappings.
+pub fn map_text(maps: &[IdMapping]) -> String {
+    maps.iter().map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size)).collect()
+}
+
+/// Writes uid_map and gid_map of `pid`. Root writes them directly; an
+/// unprivileged caller can map only itself directly (after denying
+/// setgroups) and needs newuidmap/newgidmap for anything more.
+pub fn write_id_maps(pid: i32, linux: &Linux) -> Result<()> {
+    let privileged = nix::unistd::geteuid().is_root();
+    let single_self = |maps: &[IdMapping], own: u32| maps.len() == 1 && maps[0].host_id == own && maps[0].size == 1;
+    let uid = nix::unistd::geteuid().as_raw();
+    let gid = nix::unistd::getegid().as_raw();
+    let direct = privileged || (single_self(&linux.uid_mappings, uid) && single_self(&linux.gid_mappings, gid));
+    if direct {
+        if !privileged {
+            write_proc(pid, "setgroups", "deny")?;
+        }
+        write_proc(pid, "uid_map", &map_text(&linux.uid_mappings))?;
+        write_proc(pid, "gid_map", &map_text(&linux.gid_mappings))?;
+        return Ok(());
+    }
+    run_id_helper("newuidmap", pid, &linux.uid_mappings)?;
+    run_id_helper("newgidmap", pid, &linux.gid_mappings)
+}
+
+fn write_proc(pid: i32, file: &str, text: &str) -> Result<()> {
+    let path = format!("/proc/{pid}/{file}");
+    std::fs::write(&path, text).with_context(|| format!("writing {:?} to {path}", text.trim()))
+}
+
+fn run_id_helper(helper: &str, pid: i32, maps: &[IdMapping]) -> Result<()> {
+    let mut cmd = std::process::Command::new(helper);
+    cmd.arg(pid.to_string());
+    for m in maps {
+        cmd.args([m.container_id.to_string(), m.host_id.to_string(), m.size.to_string()]);
+    }
+    let out = match cmd.output() {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("{helper} not found: several id ranges need it (install the uidmap package)")
+        }
+        Err(e) => return Err(e).with_context(|| format!("running {helper}")),
+    };
+    if !out.status.success() {
+        bail!(
+            "{helper} {pid} failed: {} (check /etc/sub{}id for this user)",
+            String::from_utf8_lossy(&out.stderr).trim(),
+            if helper == "newuidmap" { "u" } else { "g" }
+        );
+    }
+    Ok(())
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// The result of clone3 in the parent.
+pub struct Child {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+}
+
+/// fork()-like clone3 with namespace flags: runs `child` in the new process,
+/// which exits with its return value; returns the child's pid and pidfd.
+/// The caller must be single-threaded (the child runs ordinary Rust code).
+pub fn clone_with(flags: u64, child: impl FnOnce() -> i32) -> Result<Child> {
+    let mut pidfd: i32 = -1;
+    let args = CloneArgs {
+        flags: flags | libc::CLONE_PIDFD as u64,
+        pidfd: &mut pidfd as *mut i32 as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    // SAFETY: clone3 without a new stack behaves like fork: the child gets a
+    // copy of this single-threaded process and never returns from this call.
+    let rc = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error()).with_context(|| format!("clone3 with flags {flags:#x}"));
+    }
+    if rc == 0 {
+        let code = child();
+        // SAFETY: leave without running the parent's atexit handlers or destructors.
+        unsafe { libc::_exit(code) };
+    }
+    Ok(Child {
+        pid: rc as i32,
+        // SAFETY: the kernel wrote a fresh pidfd for the child.
+        pidfd: unsafe { std::os::fd::FromRawFd::from_raw_fd(pidfd) },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Namespace;
+
+    #[test]
+    fn map_text_format() {
+        let m = [IdMapping { container_id: 0, host_id: 1000, size: 1 }, IdMapping { container_id: 1, host_id: 100000, size: 65536 }];
+        assert_eq!(map_text(&m), "0 1000 1\n1 100000 65536\n");
+    }
+
+    #[test]
+    fn new_namespaces_become_clone_flags() {
+        let linux = Linux {
+            namespaces: vec![Namespace { kind: NamespaceType::Pid, path: None }, Namespace { kind: NamespaceType::Mount, path: None }],
+            ..Default::default()
+        };
+        let plan = Plan::new(&linux).unwrap();
+        assert_eq!(plan.clone3_flags(), (libc::CLONE_NEWPID | libc::CLONE_NEWNS) as u64);
+        assert_eq!(plan.unshare_flags(), 0);
+        assert!(!plan.new_userns);
+    }
+
+    #[test]
+    fn joined_namespace_is_opened_and_missing_path_named() {
+        let linux = Linux {
+            namespaces: vec![Namespace { kind: NamespaceType::Network, path: Some("/proc/self/ns/net".into()) }],
+            ..Default::default()
+        };
+        let plan = Plan::new(&linux).unwrap();
+        assert_eq!(plan.joins.len(), 1);
+        assert_eq!(plan.clone3_flags(), 0);
+        let bad = Linux {
+            namespaces: vec![Namespace { kind: NamespaceType::Ipc, path: Some("/nonexistent/ns".into()) }],
+            ..Default::default()
+        };
+        let e = format!("{:#}", Plan::new(&bad).err().unwrap());
+        assert!(e.contains("/nonexistent/ns"), "{e}");
+    }
+}

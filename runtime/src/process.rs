@@ -1,0 +1,157 @@
+//! process: user and groups, capabilities, rlimits, noNewPrivileges,
+//! oomScoreAdj, umask, cwd, env, and finding and executing args[0].
+
+use crate::capabilities::CapSets;
+use crate::safe_path::open_in_root;
+use crate::spec::{Process, Rlimit};
+use anyhow::{bail, Context, Result};
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+pub fn rlimit_resource(name: &str) -> Result<libc::__rlimit_resource_t> {
+    Ok(match name {
+        "RLIMIT_AS" => libc::RLIMIT_AS,
+        "RLIMIT_CORE" => libc::RLIMIT_CORE,
+        "RLIMIT_CPU" => libc::RLIMIT_CPU,
+        "RLIMIT_DATA" => libc::RLIMIT_DATA,
+        "RLIMIT_FSIZE" => libc::RLIMIT_FSIZE,
+        "RLIMIT_LOCKS" => libc::RLIMIT_LOCKS,
+        "RLIMIT_MEMLOCK" => libc::RLIMIT_MEMLOCK,
+        "RLIMIT_MSGQUEUE" => libc::RLIMIT_MSGQUEUE,
+        "RLIMIT_NICE" => libc::RLIMIT_NICE,
+        "RLIMIT_NOFILE" => libc::RLIMIT_NOFILE,
+        "RLIMIT_NPROC" => libc::RLIMIT_NPROC,
+        "RLIMIT_RSS" => libc::RLIMIT_RSS,
+        "RLIMIT_RTPRIO" => libc::RLIMIT_RTPRIO,
+        "RLIMIT_RTTIME" => libc::RLIMIT_RTTIME,
+        "RLIMIT_SIGPENDING" => libc::RLIMIT_SIGPENDING,
+        "RLIMIT_STACK" => libc::RLIMIT_STACK,
+        other => bail!("unknown rlimit type {other:?}"),
+    })
+}
+
+pub fn set_rlimits(rlimits: &[Rlimit]) -> Result<()> {
+    for r in rlimits {
+        let limit = libc::rlimit {
+            rlim_cur: r.soft,
+            rlim_max: r.hard,
+        };
+        // SAFETY: limit is a valid rlimit for the duration of the call.
+        if unsafe { libc::setrlimit(rlimit_resource(&r.kind)?, &limit) } != 0 {
+            return Err(std::io::Error::last_os_error()).with_context(|| format!("setrlimit {} soft={} hard={}", r.kind, r.soft, r.hard));
+        }
+    }
+    Ok(())
+}
+
+/// Writes process.oomScoreAdj for the calling process.
+pub fn set_oom_score_adj(value: i32) -> Result<()> {
+    std::fs::write("/proc/self/oom_score_adj", value.to_string()).with_context(|| format!("writing oomScoreAdj {value} to /proc/self/oom_score_adj"))
+}
+
+/// Finds args[0] inside the root the way execvp would: a path with a `/`
+/// as is, otherwise each directory of the process's PATH.
+pub fn find_executable(root: &OwnedFd, process: &Process) -> Result<PathBuf> {
+    let name = &process.args[0];
+    let candidates: Vec<PathBuf> = if name.contains('/') {
+        vec![Path::new(&process.cwd).join(name)]
+    } else {
+        let path = process.env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
+        path.split(':').filter(|d| !d.is_empty()).map(|d| Path::new(d).join(name)).collect()
+    };
+    for candidate in &candidates {
+        if let Ok(fd) = open_in_root(root, candidate, libc::O_PATH) {
+            if let Ok(st) = nix::sys::stat::fstat(fd.as_raw_fd()) {
+                if st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_mode & 0o111 != 0 {
+                    return Ok(candidate.clone());
+                }
+            }
+        }
+    }
+    bail!("executable {name:?} not found in the rootfs (process.args[0])")
+}
+
+/// Becomes the configured user with the configured capabilities. The
+/// bounding set is dropped first: that needs CAP_SETPCAP, which setuid loses.
+pub fn become_user(process: &Process, in_userns: bool) -> Result<()> {
+    let caps = process.capabilities.as_ref().map(CapSets::new).transpose()?;
+    if let Some(caps) = &caps {
+        caps.drop_bounding()?;
+    }
+    // SAFETY: plain prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+    let user = &process.user;
+    let groups: Vec<nix::unistd::Gid> = user.additional_gids.iter().map(|g| nix::unistd::Gid::from_raw(*g)).collect();
+    if let Err(e) = nix::unistd::setgroups(&groups) {
+        // In a user namespace with setgroups denied, only an empty list is
+        // possible and it is already so.
+        if !(in_userns && groups.is_empty()) {
+            return Err(e).with_context(|| format!("setgroups {:?}", user.additional_gids));
+        }
+    }
+    let gid = nix::unistd::Gid::from_raw(user.gid);
+    nix::unistd::setresgid(gid, gid, gid).with_context(|| format!("setresgid {}", user.gid))?;
+    let uid = nix::unistd::Uid::from_raw(user.uid);
+    nix::unistd::setresuid(uid, uid, uid).with_context(|| format!("setresuid {}", user.uid))?;
+    if let Some(caps) = &caps {
+        caps.apply()?;
+    }
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
+    if let Some(mask) = user.umask {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+    }
+    Ok(())
+}
+
+pub fn set_no_new_privileges() -> Result<()> {
+    // SAFETY: plain prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("prctl(PR_SET_NO_NEW_PRIVS)");
+    }
+    Ok(())
+}
+
+/// argv and envp, ready for execve.
+pub struct ExecArgs {
+    path: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+}
+
+impl ExecArgs {
+    pub fn new(path: &Path, process: &Process) -> Result<ExecArgs> {
+        let c = |s: &str| CString::new(s).with_context(|| format!("{s:?} contains a NUL byte"));
+        let mut env: Vec<String> = process.env.clone();
+        if !env.iter().any(|e| e.starts_with("PATH=")) {
+            env.push(format!("PATH={DEFAULT_PATH}"));
+        }
+        if !env.iter().any(|e| e.starts_with("HOME=")) {
+            env.push("HOME=/".into());
+        }
+        Ok(ExecArgs {
+            path: c(path.to_str().context("executable path is not UTF-8")?)?,
+            argv: process.args.iter().map(|a| c(a)).collect::<Result<_>>()?,
+            envp: env.iter().map(|e| c(e)).collect::<Result<_>>()?,
+        })
+    }
+
+    /// Replaces the process; returns only on failure.
+    pub fn exec(&self) -> anyhow::Error {
+        let err = nix::unistd::execve(&self.path, &self.argv, &self.envp).unwrap_err();
+        anyhow::Error::new(err).context(format!("exec {:?}", self.path))
+    }
+}
+
+/// Marks every fd from `first` on close-on-exec: no host fd other than
+/// stdio and the preserved ones may reach the container process.
+pub fn cloexec_fds_from(first: u32) -> Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range only changes fd flags here.
+    if unsafe { libc::syscall(libc::SYS_close_range, first, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("close_range(CLOSE_RANGE_CLOEXEC)");
+    }
+    Ok(())
+}

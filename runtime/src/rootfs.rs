@@ -1,0 +1,468 @@
+//! root, mounts, linux.devices, maskedPaths, readonlyPaths, rootfsPropagation:
+//! everything that builds the container's filesystem view, then pivot_root.
+//!
+//! Every target inside the rootfs is resolved with `safe_path` and mounted
+//! through its fd, so a symlink in the rootfs cannot redirect a mount.
+
+use crate::safe_path::{ensure_in_root, fd_path, open_in_root, Leaf};
+use crate::spec::{Device, Mount, Spec};
+use anyhow::{bail, Context, Result};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::{mknod, Mode, SFlag};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// Mount options split the way mount(2) wants them.
+#[derive(Debug, PartialEq)]
+pub struct MountOptions {
+    pub flags: MsFlags,
+    pub propagation: Vec<MsFlags>,
+    pub data: Vec<String>,
+    pub bind: bool,
+}
+
+impl MountOptions {
+    pub fn parse(options: &[String]) -> Result<MountOptions> {
+        let mut o = MountOptions {
+            flags: MsFlags::empty(),
+            propagation: vec![],
+            data: vec![],
+            bind: false,
+        };
+        for opt in options {
+            let (set, clear) = match opt.as_str() {
+                "defaults" | "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
+                "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
+                "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
+                "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
+                "nodev" => (MsFlags::MS_NODEV, MsFlags::empty()),
+                "dev" => (MsFlags::empty(), MsFlags::MS_NODEV),
+                "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty()),
+                "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC),
+                "sync" => (MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
+                "async" => (MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
+                "dirsync" => (MsFlags::MS_DIRSYNC, MsFlags::empty()),
+                "remount" => (MsFlags::MS_REMOUNT, MsFlags::empty()),
+                "mand" => (MsFlags::MS_MANDLOCK, MsFlags::empty()),
+                "nomand" => (MsFlags::empty(), MsFlags::MS_MANDLOCK),
+                "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
+                "atime" => (MsFlags::empty(), MsFlags::MS_NOATIME),
+                "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty()),
+                "diratime" => (MsFlags::empty(), MsFlags::MS_NODIRATIME),
+                "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty()),
+                "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME),
+                "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
+                "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
+                "lazytime" => (MsFlags::MS_LAZYTIME, MsFlags::empty()),
+                "nolazytime" => (MsFlags::empty(), MsFlags::MS_LAZYTIME),
+                "silent" => (MsFlags::MS_SILENT, MsFlags::empty()),
+                "loud" => (MsFlags::empty(), MsFlags::MS_SILENT),
+                "bind" => {
+                    o.bind = true;
+                    (MsFlags::MS_BIND, MsFlags::empty())
+                }
+                "rbind" => {
+                    o.bind = true;
+                    (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty())
+                }
+                // runc-specific hint for tmpfs; nothing to do for an empty target.
+                "tmpcopyup" => continue,
+                p => {
+                    if let Ok(flag) = propagation_flag(p) {
+                        o.propagation.push(flag);
+                    } else {
+                        o.data.push(p.to_string());
+                    }
+                    continue;
+                }
+            };
+            o.flags.insert(set);
+            o.flags.remove(clear);
+        }
+        Ok(o)
+    }
+}
+
+/// The mount(2) flags for a propagation name (rootfsPropagation or an option).
+pub fn propagation_flag(name: &str) -> Result<MsFlags> {
+    Ok(match name {
+        "private" => MsFlags::MS_PRIVATE,
+        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        "shared" => MsFlags::MS_SHARED,
+        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
+        "slave" => MsFlags::MS_SLAVE,
+        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        "unbindable" => MsFlags::MS_UNBINDABLE,
+        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
+        other => bail!("unknown propagation {other:?}"),
+    })
+}
+
+/// The file type for a linux.devices `type`.
+pub fn device_kind(kind: &str) -> Result<SFlag> {
+    Ok(match kind {
+        "c" | "u" => SFlag::S_IFCHR,
+        "b" => SFlag::S_IFBLK,
+        "p" => SFlag::S_IFIFO,
+        other => bail!("unknown device type {other:?} (expected c, b, u or p)"),
+    })
+}
+
+fn mount_at(source: Option<&str>, target: &str, fstype: Option<&str>, flags: MsFlags, data: Option<&str>, what: &dyn Fn() -> String) -> Result<()> {
+    mount(source, target, fstype, flags, data).with_context(what)
+}
+
+/// Everything the init needs to build the rootfs, resolved before it starts.
+pub struct RootfsPlan<'a> {
+    pub spec: &'a Spec,
+    pub bundle: &'a Path,
+    pub rootfs: PathBuf,
+    pub in_userns: bool,
+}
+
+/// The pty the init made from the container's own devpts.
+pub struct Console {
+    pub master: OwnedFd,
+    pub slave: OwnedFd,
+}
+
+impl RootfsPlan<'_> {
+    /// Builds the mounts in the new mount namespace and prepares the pty;
+    /// pivot_root is the caller's next step.
+    pub fn prepare(&self, terminal: bool) -> Result<Option<Console>> {
+        let linux = self.spec.linux();
+        let propagation = match &linux.rootfs_propagation {
+            Some(p) => propagation_flag(p)?,
+            None => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        };
+        mount_at(None, "/", None, propagation | MsFlags::MS_REC, None, &|| "making / a slave mount".into())?;
+        let rootfs = self.rootfs.to_str().context("rootfs path is not UTF-8")?;
+        mount_at(Some(rootfs), rootfs, None, MsFlags::MS_BIND | MsFlags::MS_REC, None, &|| format!("bind mounting rootfs {rootfs}"))?;
+        let root = crate::safe_path::open_dir(&self.rootfs)?;
+
+        for m in &self.spec.mounts {
+            self.mount_one(&root, m).with_context(|| format!("mount {} ({})", m.destination, m.kind.as_deref().unwrap_or("bind")))?;
+        }
+        let dev_is_bind = self
+            .spec
+            .mounts
+            .iter()
+            .any(|m| m.destination == "/dev" && MountOptions::parse(&m.options).map(|o| o.bind).unwrap_or(false));
+        if !dev_is_bind {
+            self.create_devices(&root)?;
+            create_dev_symlinks(&root)?;
+        }
+        let console = if terminal { Some(open_console(&root)?) } else { None };
+        for (key, value) in &linux.sysctl {
+            write_sysctl(&root, key, value)?;
+        }
+        for path in &linux.masked_paths {
+            mask_path(&root, path).with_context(|| format!("linux.maskedPaths {path}"))?;
+        }
+        for path in &linux.readonly_paths {
+            readonly_path(&root, path).with_context(|| format!("linux.readonlyPaths {path}"))?;
+        }
+        Ok(console)
+    }
+
+    fn mount_one(&self, root: &OwnedFd, m: &Mount) -> Result<()> {
+        let opts = MountOptions::parse(&m.options)?;
+        let kind = m.kind.as_deref().unwrap_or("none");
+        let is_bind = opts.bind || kind == "bind";
+        let dest = Path::new(&m.destination);
+        if is_bind {
+            let source = m.source.as_deref().context("bind mount without a source")?;
+            let source = self.bundle.join(source);
+            let meta = std::fs::metadata(&source).with_context(|| format!("bind source {}", source.display()))?;
+            let leaf = if meta.is_dir() { Leaf::Dir } else { Leaf::File };
+            let target = ensure_in_root(root, dest, leaf)?;
+            let mut flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
+            let src = source.to_str().context("bind source is not UTF-8")?;
+            mount_at(Some(src), &fd_path(&target), None, flags, None, &|| format!("bind mounting {src}"))?;
+            let rest = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+            if !rest.is_empty() {
+                // A bind mount takes flags only on a remount of the new mount,
+                // reached by opening the destination again.
+                let mounted = open_in_root(root, dest, libc::O_PATH)?;
+                flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | rest | locked_flags(&mounted);
+                mount_at(None, &fd_path(&mounted), None, flags, None, &|| format!("remounting {} with {:?}", m.destination, rest))?;
+            }
+        } else if kind == "cgroup" {
+            self.mount_cgroup(root, dest, &opts)?;
+        } else {
+            let target = ensure_in_root(root, dest, Leaf::Dir)?;
+            let data = opts.data.join(",");
+            let data = self.adjust_data(kind, data);
+            mount_at(
+                Some(m.source.as_deref().unwrap_or(kind)),
+                &fd_path(&target),
+                Some(kind),
+                opts.flags,
+                Some(&data).filter(|d| !d.is_empty()).map(|d| d.as_str()),
+                &|| format!("mounting {kind} with options {:?}", m.options),
+            )?;
+        }
+        if !opts.propagation.is_empty() {
+            let mounted = open_in_root(root, dest, libc::O_PATH)?;
+            for flag in &opts.propagation {
+                mount_at(None, &fd_path(&mounted), None, *flag, None, &|| format!("setting propagation {flag:?}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// In a user namespace the kernel refuses `gid=5` style options for ids
+    /// that are not mapped; runc's template has them, so drop what cannot work.
+    fn adjust_data(&self, kind: &str, data: String) -> String {
+        if !(self.in_userns && kind == "devpts") {
+            return data;
+        }
+        data.split(',').filter(|o| !o.starts_with("gid=") && !o.starts_with("uid=")).collect::<Vec<_>>().join(",")
+    }
+
+    /// cgroup2 where the host is unified; on v1 a tmpfs holding a read-only
+    /// bind of each hierarchy, like runc without a cgroup namespace.
+    fn mount_cgroup(&self, root: &OwnedFd, dest: &Path, opts: &MountOptions) -> Result<()> {
+        let target = ensure_in_root(root, dest, Leaf::Dir)?;
+        let flags = opts.flags & !MsFlags::MS_RDONLY;
+        if crate::cgroups::is_unified_host() {
+            return mount_at(Some("cgroup2"), &fd_path(&target), Some("cgroup2"), opts.flags, None, &|| "mounting cgroup2".into());
+        }
+        mount_at(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), flags, Some("mode=755"), &|| "mounting tmpfs for cgroup v1".into())?;
+        for hierarchy in crate::cgroups::v1_hierarchies()? {
+            let name = hierarchy.file_name().context("cgroup hierarchy name")?;
+            let sub = dest.join(name);
+            let sub_fd = ensure_in_root(root, &sub, Leaf::Dir)?;
+            let src = hierarchy.to_str().context("cgroup path")?;
+            mount_at(Some(src), &fd_path(&sub_fd), None, MsFlags::MS_BIND | MsFlags::MS_REC, None, &|| format!("binding {src}"))?;
+            let mounted = open_in_root(root, &sub, libc::O_PATH)?;
+            let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+            mount_at(None, &fd_path(&mounted), None, ro, None, &|| format!("remounting {src} read-only"))?;
+        }
+        if opts.flags.contains(MsFlags::MS_RDONLY) {
+            let mounted = open_in_root(root, dest, libc::O_PATH)?;
+            mount_at(None, &fd_path(&mounted), None, flags | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, Some("mode=755"), &|| "remounting cgroup tmpfs read-only".into())?;
+        }
+        Ok(())
+    }
+
+    fn create_devices(&self, root: &OwnedFd) -> Result<()> {
+        let defaults = [("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7), ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0)];
+        let mut devices: Vec<Device> = defaults
+            .iter()
+            .map(|(path, major, minor)| Device {
+                kind: "c".into(),
+                path: path.to_string(),
+                major: *major,
+                minor: *minor,
+                file_mode: Some(0o666),
+                uid: Some(0),
+                gid: Some(0),
+            })
+            .collect();
+        for d in &self.spec.linux().devices {
+            devices.retain(|x| x.path != d.path);
+            devices.push(d.clone());
+        }
+        for d in &devices {
+            self.create_device(root, d).with_context(|| format!("creating device {}", d.path))?;
+        }
+        Ok(())
+    }
+
+    fn create_device(&self, root: &OwnedFd, d: &Device) -> Result<()> {
+        let path = Path::new(&d.path);
+        let parent = ensure_in_root(root, path.parent().unwrap_or(Path::new("/dev")), Leaf::Dir)?;
+        let name = path.file_name().context("device path has no name")?;
+        let kind = device_kind(&d.kind)?;
+        let mode = Mode::from_bits_truncate(d.file_mode.unwrap_or(0o666) & 0o7777);
+        let dev = nix::sys::stat::makedev(d.major as u64, d.minor as u64);
+        let _ = nix::unistd::unlinkat(Some(parent.as_raw_fd()), name, nix::unistd::UnlinkatFlags::NoRemoveDir);
+        let parent_path = fd_path(&parent);
+        let full = Path::new(&parent_path).join(name);
+        if self.in_userns {
+            // mknod is not allowed in a user namespace: bind the host's node.
+            let target = ensure_in_root(root, path, Leaf::File)?;
+            return mount_at(Some(d.path.as_str()), &fd_path(&target), None, MsFlags::MS_BIND, None, &|| format!("binding host {}", d.path));
+        }
+        mknod(&full, kind, mode, dev).with_context(|| format!("mknod {}", d.path))?;
+        // mknod applies the umask; set the mode the config asked for.
+        nix::sys::stat::fchmodat(Some(parent.as_raw_fd()), name, mode, nix::sys::stat::FchmodatFlags::NoFollowSymlink).ok();
+        nix::unistd::fchownat(
+            Some(parent.as_raw_fd()),
+            name,
+            d.uid.map(nix::unistd::Uid::from_raw),
+            d.gid.map(nix::unistd::Gid::from_raw),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .with_context(|| format!("chown {}", d.path))?;
+        Ok(())
+    }
+}
+
+/// Flags the kernel locks on a mount and that a bind remount must keep.
+fn locked_flags(fd: &OwnedFd) -> MsFlags {
+    let Ok(st) = nix::sys::statvfs::fstatvfs(fd) else {
+        return MsFlags::empty();
+    };
+    use nix::sys::statvfs::FsFlags;
+    let f = st.flags();
+    let mut out = MsFlags::empty();
+    for (fs, ms) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if f.contains(fs) {
+            out |= ms;
+        }
+    }
+    out
+}
+
+fn create_dev_symlinks(root: &OwnedFd) -> Result<()> {
+    let dev = ensure_in_root(root, Path::new("/dev"), Leaf::Dir)?;
+    let links = [("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"), ("/proc/self/fd/2", "stderr"), ("pts/ptmx", "ptmx")];
+    for (target, name) in links {
+        let _ = nix::unistd::unlinkat(Some(dev.as_raw_fd()), name, nix::unistd::UnlinkatFlags::NoRemoveDir);
+        nix::unistd::symlinkat(target, Some(dev.as_raw_fd()), name).with_context(|| format!("symlink /dev/{name}"))?;
+    }
+    if Path::new("/proc/kcore").exists() {
+        let _ = nix::unistd::symlinkat("/proc/kcore", Some(dev.as_raw_fd()), "core");
+    }
+    Ok(())
+}
+
+/// A pty from the container's devpts; the slave is bound over /dev/console.
+fn open_console(root: &OwnedFd) -> Result<Console> {
+    let master = open_in_root(root, Path::new("/dev/pts/ptmx"), libc::O_RDWR | libc::O_NOCTTY)
+        .or_else(|_| open_in_root(root, Path::new("/dev/ptmx"), libc::O_RDWR | libc::O_NOCTTY))
+        .context("opening the container's /dev/pts/ptmx (is devpts mounted?)")?;
+    let pty = pty_pair(master)?;
+    let console = ensure_in_root(root, Path::new("/dev/console"), Leaf::File)?;
+    mount_at(Some(&fd_path(&pty.slave)), &fd_path(&console), None, MsFlags::MS_BIND, None, &|| "binding the pty over /dev/console".into())?;
+    Ok(pty)
+}
+
+/// Unlocks a ptmx fd and opens its slave through it (TIOCGPTPEER), so the
+/// slave is certainly the one of this devpts instance.
+pub fn pty_pair(master: OwnedFd) -> Result<Console> {
+    let unlock: libc::c_int = 0;
+    // SAFETY: ioctls on a pty master we own.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) } < 0 {
+        return Err(std::io::Error::last_os_error()).context("unlocking the pty");
+    }
+    let slave = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    if slave < 0 {
+        return Err(std::io::Error::last_os_error()).context("opening the pty slave (TIOCGPTPEER)");
+    }
+    // SAFETY: a fresh fd returned by the kernel.
+    let slave = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(slave) };
+    Ok(Console { master, slave })
+}
+
+fn write_sysctl(root: &OwnedFd, key: &str, value: &str) -> Result<()> {
+    let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
+    let fd = open_in_root(root, &path, libc::O_WRONLY | libc::O_TRUNC).with_context(|| format!("linux.sysctl {key}: opening {}", path.display()))?;
+    let mut file = std::fs::File::from(fd);
+    std::io::Write::write_all(&mut file, value.as_bytes()).with_context(|| format!("linux.sysctl {key}={value}"))
+}
+
+fn mask_path(root: &OwnedFd, path: &str) -> Result<()> {
+    let target = match open_in_root(root, Path::new(path), libc::O_PATH) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        Err(e) => return Err(e).context("opening"),
+    };
+    let st = nix::sys::stat::fstat(target.as_raw_fd())?;
+    if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        mount_at(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), MsFlags::MS_RDONLY, None, &|| "mounting an empty tmpfs".into())
+    } else {
+        let null = open_in_root(root, Path::new("/dev/null"), libc::O_PATH).context("opening /dev/null")?;
+        let nst = nix::sys::stat::fstat(null.as_raw_fd())?;
+        if nst.st_mode & libc::S_IFMT != libc::S_IFCHR || nst.st_rdev != nix::sys::stat::makedev(1, 3) {
+            bail!("/dev/null in the container is not the 1:3 character device");
+        }
+        mount_at(Some(&fd_path(&null)), &fd_path(&target), None, MsFlags::MS_BIND, None, &|| "binding /dev/null".into())
+    }
+}
+
+fn readonly_path(root: &OwnedFd, path: &str) -> Result<()> {
+    let target = match open_in_root(root, Path::new(path), libc::O_PATH) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        Err(e) => return Err(e).context("opening"),
+    };
+    let p = fd_path(&target);
+    mount_at(Some(&p), &p, None, MsFlags::MS_BIND | MsFlags::MS_REC, None, &|| "binding".into())?;
+    let mounted = open_in_root(root, Path::new(path), libc::O_PATH)?;
+    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked_flags(&mounted);
+    mount_at(None, &fd_path(&mounted), None, flags, None, &|| "remounting read-only".into())
+}
+
+/// Makes the rootfs `/`: pivot_root, or MS_MOVE + chroot with --no-pivot.
+pub fn enter_rootfs(rootfs: &Path, no_pivot: bool) -> Result<()> {
+    nix::unistd::chdir(rootfs).with_context(|| format!("chdir {}", rootfs.display()))?;
+    if no_pivot {
+        mount_at(Some("."), "/", None, MsFlags::MS_MOVE, None, &|| "moving the rootfs to /".into())?;
+        nix::unistd::chroot(".").context("chroot")?;
+    } else {
+        let old_root = crate::safe_path::open_dir(Path::new("/"))?;
+        nix::unistd::pivot_root(".", ".").context("pivot_root")?;
+        // The old root is now stacked under "."; detach it without
+        // propagating the unmount to the host.
+        nix::unistd::fchdir(old_root.as_raw_fd()).context("fchdir old root")?;
+        mount_at(None, ".", None, MsFlags::MS_SLAVE | MsFlags::MS_REC, None, &|| "making the old root a slave".into())?;
+        umount2(".", MntFlags::MNT_DETACH).context("detaching the old root")?;
+    }
+    nix::unistd::chdir("/").context("chdir /")?;
+    Ok(())
+}
+
+/// Remounts `/` read-only (root.readonly), after everything else is mounted.
+pub fn make_root_readonly() -> Result<()> {
+    let root = crate::safe_path::open_dir(Path::new("/"))?;
+    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked_flags(&root);
+    mount_at(None, "/", None, flags, None, &|| "remounting / read-only".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(list: &[&str]) -> MountOptions {
+        MountOptions::parse(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+    }
+
+    #[test]
+    fn flags_data_and_propagation_split() {
+        let o = opts(&["nosuid", "noexec", "mode=755", "size=65536k", "rslave", "ro"]);
+        assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY);
+        assert_eq!(o.data, vec!["mode=755", "size=65536k"]);
+        assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
+        assert!(!o.bind);
+    }
+
+    #[test]
+    fn later_option_wins() {
+        assert_eq!(opts(&["ro", "rw"]).flags, MsFlags::empty());
+        assert_eq!(opts(&["nosuid", "suid"]).flags, MsFlags::empty());
+    }
+
+    #[test]
+    fn rbind_is_recursive_bind() {
+        let o = opts(&["rbind", "ro"]);
+        assert!(o.bind);
+        assert!(o.flags.contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY));
+    }
+
+    #[test]
+    fn device_types() {
+        assert_eq!(device_kind("c").unwrap(), SFlag::S_IFCHR);
+        assert_eq!(device_kind("b").unwrap(), SFlag::S_IFBLK);
+        assert!(device_kind("x").is_err());
+    }
+}

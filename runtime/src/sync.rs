@@ -1,0 +1,144 @@
+//! The parent <-> container init channel: a SOCK_SEQPACKET socketpair, one
+//! message per packet, an fd attached where a message carries one.
+
+use anyhow::{bail, Context, Result};
+use nix::sys::socket::{recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Msg {
+    /// parent -> init: uid_map/gid_map are written.
+    IdsMapped,
+    /// init -> parent: namespaces and mounts exist; run createRuntime/prestart hooks.
+    RunRuntimeHooks,
+    /// parent -> init: go on; carries the container state JSON for the
+    /// hooks the init runs itself.
+    Continue(String),
+    /// init -> parent: here is the pty master (fd attached).
+    Console,
+    /// init -> parent: set up and waiting for start.
+    Ready,
+    /// either way: what failed.
+    Error(String),
+}
+
+impl Msg {
+    fn encode(&self) -> Vec<u8> {
+        let (tag, text) = match self {
+            Msg::IdsMapped => (b'm', ""),
+            Msg::RunRuntimeHooks => (b'h', ""),
+            Msg::Continue(state) => (b'c', state.as_str()),
+            Msg::Console => (b't', ""),
+            Msg::Ready => (b'r', ""),
+            Msg::Error(e) => (b'e', e.as_str()),
+        };
+        let mut v = vec![tag];
+        v.extend_from_slice(text.as_bytes());
+        v
+    }
+
+    fn decode(buf: &[u8]) -> Result<Msg> {
+        Ok(match buf.first() {
+            Some(b'm') => Msg::IdsMapped,
+            Some(b'h') => Msg::RunRuntimeHooks,
+            Some(b'c') => Msg::Continue(String::from_utf8_lossy(&buf[1..]).into_owned()),
+            Some(b't') => Msg::Console,
+            Some(b'r') => Msg::Ready,
+            Some(b'e') => Msg::Error(String::from_utf8_lossy(&buf[1..]).into_owned()),
+            Some(t) => bail!("unknown sync message {t}"),
+            None => bail!("the other side closed the sync channel"),
+        })
+    }
+}
+
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+/// Both ends; each side drops the one it does not use after the fork.
+pub fn pair() -> Result<(Channel, Channel)> {
+    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).context("socketpair for the init sync channel")?;
+    Ok((Channel { fd: a }, Channel { fd: b }))
+}
+
+impl Channel {
+    pub fn send(&self, msg: &Msg) -> Result<()> {
+        self.send_with_fd(msg, None)
+    }
+
+    pub fn send_with_fd(&self, msg: &Msg, fd: Option<RawFd>) -> Result<()> {
+        let data = msg.encode();
+        let iov = [IoSlice::new(&data)];
+        let fds = fd.map(|f| [f]);
+        let cmsg: Vec<ControlMessage> = fds.as_ref().map(|f| vec![ControlMessage::ScmRights(f)]).unwrap_or_default();
+        sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None).context("sending on the sync channel")?;
+        Ok(())
+    }
+
+    pub fn recv(&self) -> Result<(Msg, Option<OwnedFd>)> {
+        let mut buf = vec![0u8; 65536];
+        let mut cmsg_space = nix::cmsg_space!([RawFd; 1]);
+        let (len, fd) = {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            let msg = loop {
+                match recvmsg::<()>(self.fd.as_raw_fd(), &mut iov, Some(&mut cmsg_space), MsgFlags::MSG_CMSG_CLOEXEC) {
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    other => break other.context("reading the sync channel")?,
+                }
+            };
+            let mut fd = None;
+            for c in msg.cmsgs().context("reading control messages")? {
+                if let ControlMessageOwned::ScmRights(fds) = c {
+                    // SAFETY: the kernel just gave us these fds.
+                    fd = fds.first().map(|f| unsafe { OwnedFd::from_raw_fd(*f) });
+                }
+            }
+            (msg.bytes, fd)
+        };
+        Ok((Msg::decode(&buf[..len])?, fd))
+    }
+
+    /// Receives the next message; an Error message becomes the error.
+    pub fn recv_ok(&self) -> Result<(Msg, Option<OwnedFd>)> {
+        match self.recv()? {
+            (Msg::Error(e), _) => bail!("{e}"),
+            other => Ok(other),
+        }
+    }
+
+    /// Receives and insists on `want`.
+    pub fn expect(&self, want: Msg) -> Result<()> {
+        match self.recv_ok()?.0 {
+            m if m == want => Ok(()),
+            other => bail!("sync: expected {want:?}, got {other:?}"),
+        }
+    }
+
+    pub fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_with_fd() {
+        let (a, b) = pair().unwrap();
+        a.send(&Msg::Ready).unwrap();
+        assert_eq!(b.recv().unwrap().0, Msg::Ready);
+        let f = std::fs::File::open("/dev/null").unwrap();
+        b.send_with_fd(&Msg::Console, Some(f.as_raw_fd())).unwrap();
+        let (m, fd) = a.recv().unwrap();
+        assert_eq!(m, Msg::Console);
+        assert!(fd.is_some());
+        a.send(&Msg::Error("boom".into())).unwrap();
+        assert_eq!(b.expect(Msg::Ready).unwrap_err().to_string(), "boom");
+        a.send(&Msg::Continue("{}".into())).unwrap();
+        assert_eq!(b.recv().unwrap().0, Msg::Continue("{}".into()));
+        drop(a);
+        assert!(b.recv().is_err());
+    }
+}
