@@ -142,6 +142,8 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         }
     }
 
+    log::debug!("container {:?}: init {} is waiting for start", opts.id, child.pid);
+
     // 5. Record it: state.json, then the pid file.
     saved.pid_start_time = state::start_time(child.pid).context("the container init died during setup")?;
     dir.save(&saved)?;
@@ -196,6 +198,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         other => bail!("cannot start container {id:?}: it is {other}, not created"),
     }
     release_init(&dir, &saved)?;
+    log::debug!("container {id:?}: started");
     let state_json = serde_json::to_string(&saved.oci_state(Status::Running))?;
     if let Err(e) = crate::hooks::run("poststart", &saved.config.hooks().poststart, state_json.as_bytes()) {
         log::warn!("{e:#}");

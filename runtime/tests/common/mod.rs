@@ -1,0 +1,235 @@
+//! Shared set-up for the integration tests: busybox bundles, a private
+//! `--root`, and a guard that removes every container a test made, pass or fail.
+#![allow(dead_code)]
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const MYSHIM: &str = env!("CARGO_BIN_EXE_myshim");
+
+/// Integration tests need root; without it they say so and pass vacuously.
+pub fn is_root() -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    if !root {
+        eprintln!("skipped: integration tests need root");
+    }
+    root
+}
+
+/// A fresh busybox rootfs with relative applet symlinks.
+pub fn make_rootfs(rootfs: &Path) {
+    let busybox = Path::new("/bin/busybox");
+    assert!(busybox.exists(), "/bin/busybox missing: apt-get install busybox-static");
+    for d in ["bin", "sbin", "usr/bin", "usr/sbin", "proc", "sys", "dev", "etc", "tmp", "root"] {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    std::fs::copy(busybox, rootfs.join("bin/busybox")).unwrap();
+    let list = Command::new(busybox).arg("--list-full").output().unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet == "bin/busybox" {
+            continue;
+        }
+        let path = rootfs.join(applet);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let depth = Path::new(applet).components().count() - 1;
+        let target = format!("{}bin/busybox", "../".repeat(depth));
+        let _ = std::os::unix::fs::symlink(target, &path);
+    }
+    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n").unwrap();
+    std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
+}
+
+/// A temp dir with `root/` (state), and bundles under it.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    ids: std::cell::RefCell<Vec<String>>,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let dir = tempfile::Builder::new().prefix("myshim-test").tempdir().unwrap();
+        Env {
+            dir,
+            ids: Default::default(),
+        }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// A bundle with runc's default config, terminal off, and `args`.
+    pub fn bundle(&self, name: &str, args: &[&str]) -> Bundle {
+        let path = self.dir.path().join(name);
+        make_rootfs(&path.join("rootfs"));
+        let out = Command::new(MYSHIM).arg("spec").arg("-b").arg(&path).output().unwrap();
+        assert!(out.status.success(), "spec: {}", String::from_utf8_lossy(&out.stderr));
+        let mut b = Bundle { path };
+        b.edit(|c| {
+            c["process"]["terminal"] = json!(false);
+            c["process"]["args"] = json!(args);
+        });
+        b
+    }
+
+    /// `myshim --root ROOT args...`; every id it may create is remembered.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        if let Some(pos) = args.iter().position(|a| ["create", "run"].contains(a)) {
+            if let Some(id) = args[pos + 1..].iter().find(|a| !a.starts_with('-')) {
+                self.ids.borrow_mut().push(id.to_string());
+            }
+        }
+        let mut c = Command::new(MYSHIM);
+        c.arg("--root").arg(self.root()).args(args);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    /// Runs to completion. stdout/stderr go through files, not pipes: a
+    /// container left running (create, run -d) inherits them and would keep
+    /// a pipe open.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let out = tempfile::tempfile().unwrap();
+        let err = tempfile::tempfile().unwrap();
+        let status = self.cmd(args).stdout(out.try_clone().unwrap()).stderr(err.try_clone().unwrap()).status().unwrap();
+        let read = |mut f: std::fs::File| {
+            use std::io::{Read, Seek};
+            let mut v = vec![];
+            f.rewind().unwrap();
+            f.read_to_end(&mut v).unwrap();
+            v
+        };
+        Output { status, stdout: read(out), stderr: read(err) }
+    }
+
+    /// Runs and insists on success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "myshim {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs and insists on failure; returns stderr, checked to be one line.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "myshim {args:?} should fail; stdout: {}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(stderr.trim_end().lines().count(), 1, "error should be one line: {stderr:?}");
+        stderr
+    }
+
+    pub fn status(&self, id: &str) -> String {
+        let out = self.run(&["state", id]);
+        if !out.status.success() {
+            return "absent".into();
+        }
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["status"].as_str().unwrap().to_string()
+    }
+
+    pub fn pid(&self, id: &str) -> i32 {
+        let v: Value = serde_json::from_str(&self.ok(&["state", id])).unwrap();
+        v["pid"].as_i64().unwrap() as i32
+    }
+
+    /// Waits (bounded) until `id` has `status`.
+    pub fn wait_status(&self, id: &str, status: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.status(id) != status {
+            assert!(Instant::now() < deadline, "{id} never became {status} (is {})", self.status(id));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Nothing of `id` is left: no state dir, no process, no mount.
+    pub fn assert_gone(&self, id: &str, bundle: &Bundle) {
+        assert!(!self.root().join(id).exists(), "state dir of {id} left behind");
+        assert_no_leftovers(&bundle.path);
+    }
+}
+
+/// No host mount and no process refers to the bundle.
+pub fn assert_no_leftovers(bundle: &Path) {
+    let bundle = bundle.to_string_lossy();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&*bundle), "a mount under {bundle} is left on the host");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let users = processes_under(&bundle);
+        if users.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "processes left with root under {bundle}: {users:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn processes_under(bundle: &str) -> Vec<i32> {
+    let mut pids = vec![];
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        if stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')) {
+            continue;
+        }
+        let in_bundle = |link: &str| std::fs::read_link(format!("/proc/{pid}/{link}")).is_ok_and(|p| p.to_string_lossy().starts_with(bundle));
+        // A half-made init still carries myshim's command line, bundle included.
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let in_cmdline = String::from_utf8_lossy(&cmdline).contains(bundle);
+        if in_bundle("root") || in_bundle("cwd") || in_cmdline {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for id in self.ids.borrow().iter() {
+            let _ = Command::new(MYSHIM).arg("--root").arg(self.root()).args(["delete", "--force", id]).stderr(Stdio::null()).status();
+        }
+    }
+}
+
+pub struct Bundle {
+    pub path: PathBuf,
+}
+
+impl Bundle {
+    pub fn config(&self) -> Value {
+        serde_json::from_slice(&std::fs::read(self.path.join("config.json")).unwrap()).unwrap()
+    }
+
+    pub fn edit(&mut self, f: impl FnOnce(&mut Value)) {
+        let mut c = self.config();
+        f(&mut c);
+        std::fs::write(self.path.join("config.json"), serde_json::to_vec_pretty(&c).unwrap()).unwrap();
+    }
+
+    pub fn arg(&self) -> &str {
+        self.path.to_str().unwrap()
+    }
+
+    pub fn rootfs(&self) -> PathBuf {
+        self.path.join("rootfs")
+    }
+}
+
+/// `myshim run` of a bundle, returning (exit code, stdout, stderr).
+pub fn run_output(env: &Env, bundle: &Bundle, id: &str) -> (i32, String, String) {
+    let out = env.run(&["run", "-b", bundle.arg(), id]);
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Runs a container whose args are `sh -c script` and returns its stdout,
+/// asserting success; `edit` adjusts the config first.
+pub fn sh_in(env: &Env, name: &str, script: &str, edit: impl FnOnce(&mut Value)) -> String {
+    let mut b = env.bundle(name, &["sh", "-c", script]);
+    b.edit(edit);
+    let (code, stdout, stderr) = run_output(env, &b, name);
+    assert_eq!(code, 0, "container {name} failed: {stderr}\nstdout: {stdout}");
+    env.assert_gone(name, &b);
+    stdout
+}

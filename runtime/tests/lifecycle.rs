@@ -1,0 +1,280 @@
+//! The command line's workflows with real containers: spec, run, the
+//! create/start/list/delete sequence, kill, ps, exec, run -d with a pid file.
+
+mod common;
+use common::*;
+use serde_json::{json, Value};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+#[test]
+fn spec_writes_runc_template_and_refuses_to_overwrite() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let dir = env.dir.path().join("specdir");
+    std::fs::create_dir(&dir).unwrap();
+    env.ok(&["spec", "--bundle", dir.to_str().unwrap()]);
+    let c: Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(c["process"]["terminal"], json!(true));
+    assert_eq!(c["process"]["args"], json!(["sh"]));
+    assert_eq!(c["root"]["readonly"], json!(true));
+    assert_eq!(c["process"]["rlimits"][0]["type"], "RLIMIT_NOFILE");
+    let e = env.fails(&["spec", "-b", dir.to_str().unwrap()]);
+    assert!(e.contains("exists"), "{e}");
+    // In the current directory, as runc: no -b.
+    let dir2 = env.dir.path().join("specdir2");
+    std::fs::create_dir(&dir2).unwrap();
+    let out = env.cmd(&["spec", "--rootless"]).current_dir(&dir2).output().unwrap();
+    assert!(out.status.success());
+    let c: Value = serde_json::from_slice(&std::fs::read(dir2.join("config.json")).unwrap()).unwrap();
+    assert!(c["linux"]["namespaces"].as_array().unwrap().iter().any(|n| n["type"] == "user"));
+}
+
+#[test]
+fn seed_sequence_create_list_start_stopped_delete() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let mut b = env.bundle("seed", &["sh", "-c", "echo started > /tmp/marker; sleep 0.3"]);
+    b.edit(|c| c["root"]["readonly"] = json!(false));
+    env.ok(&["create", "seed", "--bundle", b.arg()]);
+    let list = env.ok(&["list"]);
+    assert!(list.lines().any(|l| l.starts_with("seed") && l.contains("created")), "{list}");
+    assert!(!b.rootfs().join("tmp/marker").exists(), "the process ran before start");
+    env.ok(&["start", "seed"]);
+    env.wait_status("seed", "stopped");
+    assert_eq!(std::fs::read_to_string(b.rootfs().join("tmp/marker")).unwrap(), "started\n");
+    let list = env.ok(&["list"]);
+    assert!(list.lines().any(|l| l.starts_with("seed") && l.contains("stopped")), "{list}");
+    env.ok(&["delete", "seed"]);
+    assert!(!env.ok(&["list", "-q"]).contains("seed"));
+    env.assert_gone("seed", &b);
+}
+
+#[test]
+fn state_list_json_and_quiet() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let mut b = env.bundle("st", &["sleep", "100"]);
+    b.edit(|c| c["annotations"] = json!({"org.example/k": "v"}));
+    env.ok(&["create", "st", "-b", b.arg()]);
+    let state: Value = serde_json::from_str(&env.ok(&["state", "st"])).unwrap();
+    assert_eq!(state["id"], "st");
+    assert_eq!(state["status"], "created");
+    assert_eq!(state["bundle"], b.arg());
+    assert_eq!(state["annotations"]["org.example/k"], "v");
+    assert!(state["ociVersion"].as_str().unwrap().starts_with("1."));
+    let pid = state["pid"].as_i64().unwrap();
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    let list: Value = serde_json::from_str(&env.ok(&["list", "-f", "json"])).unwrap();
+    assert_eq!(list[0]["id"], "st");
+    assert_eq!(list[0]["pid"], json!(pid));
+    assert_eq!(env.ok(&["list", "-q"]), "st\n");
+    env.ok(&["delete", "st"]); // a created container needs no --force, as in runc
+    env.assert_gone("st", &b);
+}
+
+#[test]
+fn run_passes_stdio_and_exit_code() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let b = env.bundle("rc", &["sh", "-c", "echo out; echo err >&2; exit 42"]);
+    let (code, stdout, stderr) = run_output(&env, &b, "rc");
+    assert_eq!(code, 42);
+    assert_eq!(stdout, "out\n");
+    assert_eq!(stderr, "err\n");
+    env.assert_gone("rc", &b);
+    // stdin is the caller's too.
+    let b = env.bundle("in", &["sh", "-c", "read x; echo got $x"]);
+    let mut child = env.cmd(&["run", "-b", b.arg(), "in"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "got hello\n");
+}
+
+#[test]
+fn run_exit_code_is_128_plus_signal_and_kill_takes_names_and_numbers() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    for (i, sig) in ["KILL", "SIGKILL", "9"].iter().enumerate() {
+        let id = format!("k{i}");
+        let b = env.bundle(&id, &["sleep", "100"]);
+        let mut child = env.cmd(&["run", "-b", b.arg(), &id]).spawn().unwrap();
+        env.wait_status(&id, "running");
+        env.ok(&["kill", &id, sig]);
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(137), "kill {sig}");
+        env.assert_gone(&id, &b);
+    }
+}
+
+#[test]
+fn run_forwards_signals_to_the_container() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let b = env.bundle("fwd", &["sh", "-c", "trap 'exit 42' TERM; echo ready > /dev/shm/ready; while true; do sleep 0.05; done"]);
+    let child = env.cmd(&["run", "-b", b.arg(), "fwd"]).spawn().unwrap();
+    env.wait_status("fwd", "running");
+    std::thread::sleep(Duration::from_millis(300));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(42));
+    env.assert_gone("fwd", &b);
+}
+
+#[test]
+fn run_with_terminal_gives_an_interactive_shell_with_resizes() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let mut b = env.bundle("tty", &["sh"]);
+    b.edit(|c| c["process"]["terminal"] = json!(true));
+    // script(1) gives myshim a real pty as its stdin/stdout.
+    let inner = format!("stty rows 33 cols 101; {MYSHIM} --root {} run -b {} tty", env.root().display(), b.arg());
+    let mut child = Command::new("script")
+        .args(["-qec", &inner, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    stdin.write_all(b"echo TTY=$(tty) SIZE=$(stty size); exit 5\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("TTY=/dev/console") || text.contains("TTY=/dev/pts/0"), "{text}");
+    assert!(text.contains("SIZE=33 101"), "{text}");
+    assert_eq!(out.status.code(), Some(5), "{text}");
+    env.assert_gone("tty", &b);
+}
+
+#[test]
+fn kill_all_and_delete_force() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let b = env.bundle("ka", &["sh", "-c", "sleep 100 & sleep 100 & wait"]);
+    env.ok(&["run", "-d", "-b", b.arg(), "ka"]);
+    env.wait_status("ka", "running");
+    std::thread::sleep(Duration::from_millis(200));
+    let pids: Vec<i32> = serde_json::from_str(&env.ok(&["ps", "-f", "json", "ka"])).unwrap();
+    assert_eq!(pids.len(), 3, "{pids:?}");
+    env.ok(&["kill", "--all", "ka", "KILL"]);
+    env.wait_status("ka", "stopped");
+    env.ok(&["delete", "ka"]);
+    env.assert_gone("ka", &b);
+
+    let b = env.bundle("df", &["sleep", "100"]);
+    env.ok(&["run", "-d", "-b", b.arg(), "df"]);
+    let e = env.fails(&["delete", "df"]);
+    assert!(e.contains("running"), "{e}");
+    env.ok(&["delete", "--force", "df"]);
+    env.assert_gone("df", &b);
+}
+
+#[test]
+fn ps_lists_container_processes() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let b = env.bundle("ps", &["sleep", "100"]);
+    env.ok(&["run", "-d", "-b", b.arg(), "ps"]);
+    let pid = env.pid("ps");
+    let table = env.ok(&["ps", "ps"]);
+    let mut lines = table.lines();
+    assert!(lines.next().unwrap().contains("PID"));
+    let rows: Vec<_> = lines.collect();
+    assert_eq!(rows.len(), 1, "{table}");
+    assert!(rows[0].contains(&pid.to_string()) && rows[0].contains("sleep 100"), "{table}");
+    env.ok(&["delete", "-f", "ps"]);
+}
+
+#[test]
+fn exec_runs_in_the_container_with_options() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let mut b = env.bundle("ex", &["sleep", "100"]);
+    b.edit(|c| c["hostname"] = json!("exhost"));
+    env.ok(&["run", "-d", "-b", b.arg(), "ex"]);
+    let out = env.ok(&["exec", "--cwd", "/tmp", "-e", "FOO=bar", "-u", "65534:65534", "ex", "sh", "-c", "echo $(hostname) $(pwd) $FOO $(id -u):$(id -g); ps -o pid,comm | grep -c sleep"]);
+    assert_eq!(out, "exhost /tmp bar 65534:65534\n1\n");
+    let code = env.run(&["exec", "ex", "sh", "-c", "exit 9"]).status.code();
+    assert_eq!(code, Some(9));
+    // -p process.json
+    let p = env.dir.path().join("process.json");
+    std::fs::write(&p, json!({"args": ["sh", "-c", "echo from process.json $A"], "env": ["A=1"], "cwd": "/"}).to_string()).unwrap();
+    assert_eq!(env.ok(&["exec", "-p", p.to_str().unwrap(), "ex"]), "from process.json 1\n");
+    // -d with --pid-file: the pid is a live process in the container
+    let pidf = env.dir.path().join("exec.pid");
+    env.ok(&["exec", "-d", "--pid-file", pidf.to_str().unwrap(), "ex", "sleep", "50"]);
+    let pid: i32 = std::fs::read_to_string(&pidf).unwrap().parse().unwrap();
+    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+    assert_eq!(cmdline, "sleep\u{0}50\u{0}");
+    let pids: Vec<i32> = serde_json::from_str(&env.ok(&["ps", "-f", "json", "ex"])).unwrap();
+    assert!(pids.contains(&pid));
+    // -t: a pty inside the container
+    let inner = format!("{MYSHIM} --root {} exec -t ex sh -c 'tty; exit 4'", env.root().display());
+    let out = Command::new("script").args(["-qec", &inner, "/dev/null"]).stdin(Stdio::null()).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("/dev/pts/"), "{text}");
+    assert_eq!(out.status.code(), Some(4));
+    env.ok(&["delete", "-f", "ex"]);
+    env.assert_gone("ex", &b);
+}
+
+#[test]
+fn run_detached_writes_pid_file_and_delete_cleans_up() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let b = env.bundle("sd", &["sleep", "0.5"]);
+    let pidf = env.dir.path().join("sd.pid");
+    env.ok(&["run", "-d", "--pid-file", pidf.to_str().unwrap(), "-b", b.arg(), "sd"]);
+    let pid: i32 = std::fs::read_to_string(&pidf).unwrap().parse().unwrap();
+    assert_eq!(pid, env.pid("sd"));
+    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap(), "sleep\n");
+    env.wait_status("sd", "stopped");
+    env.ok(&["delete", "sd"]);
+    env.assert_gone("sd", &b);
+}
+
+#[test]
+fn version_and_json_log() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    assert!(env.ok(&["--version"]).starts_with("myshim version"));
+    let log = env.dir.path().join("log.json");
+    let out = env.run(&["--log", log.to_str().unwrap(), "--log-format", "json", "state", "nosuch"]);
+    assert!(!out.status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["level"], "error");
+    assert!(last["msg"].as_str().unwrap().contains("nosuch"), "{last}");
+    // --debug logs at debug level into the same file.
+    let b = env.bundle("dbg", &["true"]);
+    let out = env.run(&["--debug", "--log", log.to_str().unwrap(), "--log-format", "json", "run", "-b", b.arg(), "dbg"]);
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.lines().any(|l| l.contains("\"level\":\"debug\"") && l.contains("dbg")), "{text}");
+}
