@@ -1,0 +1,212 @@
+//! Bad input: one clear line naming the problem, a non-zero exit, and
+//! nothing left behind (state dir, mount, process). One test per case.
+
+mod common;
+use common::*;
+use serde_json::json;
+
+/// `create` of `bundle` as `id` fails with an error containing `needle`,
+/// and nothing of it remains.
+fn create_fails(env: &Env, b: &Bundle, id: &str, needle: &str) {
+    let e = env.fails(&["create", "-b", b.arg(), id]);
+    assert!(e.contains(needle), "expected {needle:?} in: {e}");
+    env.assert_gone(id, b);
+}
+
+#[test]
+fn missing_bundle() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let missing = env.dir.path().join("nope");
+    let e = env.fails(&["create", "-b", missing.to_str().unwrap(), "mb"]);
+    assert!(e.contains("nope"), "{e}");
+    assert!(!env.root().join("mb").exists());
+}
+
+#[test]
+fn missing_config_json() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let b = env.bundle("mc", &["true"]);
+    std::fs::remove_file(b.path.join("config.json")).unwrap();
+    create_fails(&env, &b, "mc", "config.json");
+}
+
+#[test]
+fn invalid_json() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let b = env.bundle("ij", &["true"]);
+    std::fs::write(b.path.join("config.json"), "{\"ociVersion\": \"1.0.2\", \"process\": ").unwrap();
+    create_fails(&env, &b, "ij", "config.json");
+}
+
+#[test]
+fn unknown_namespace_type() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let mut b = env.bundle("un", &["true"]);
+    b.edit(|c| c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "wormhole"})));
+    create_fails(&env, &b, "un", "wormhole");
+}
+
+#[test]
+fn duplicate_id() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let b = env.bundle("dup", &["sleep", "100"]);
+    env.ok(&["create", "-b", b.arg(), "dup"]);
+    let pid = env.pid("dup");
+    let e = env.fails(&["create", "-b", b.arg(), "dup"]);
+    assert!(e.contains("already exists"), "{e}");
+    // The first container is untouched.
+    assert_eq!(env.pid("dup"), pid);
+    assert_eq!(env.status("dup"), "created");
+    env.ok(&["delete", "dup"]);
+    env.assert_gone("dup", &b);
+}
+
+#[test]
+fn id_with_slash_or_dotdot() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let b = env.bundle("badid", &["true"]);
+    for id in ["a/b", "..", "../escape", ""] {
+        let e = env.fails(&["create", "-b", b.arg(), id]);
+        assert!(e.contains("invalid container id"), "{id:?}: {e}");
+    }
+    assert!(!env.dir.path().join("escape").exists());
+    assert!(!env.root().exists() || std::fs::read_dir(env.root()).unwrap().next().is_none());
+    assert_no_leftovers(&b.path);
+}
+
+#[test]
+fn start_of_running_container() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let b = env.bundle("sr", &["sleep", "100"]);
+    env.ok(&["run", "-d", "-b", b.arg(), "sr"]);
+    let e = env.fails(&["start", "sr"]);
+    assert!(e.contains("running"), "{e}");
+    assert_eq!(env.status("sr"), "running");
+    env.ok(&["delete", "-f", "sr"]);
+    env.assert_gone("sr", &b);
+}
+
+#[test]
+fn start_of_stopped_container() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let b = env.bundle("ss", &["true"]);
+    env.ok(&["run", "-d", "-b", b.arg(), "ss"]);
+    env.wait_status("ss", "stopped");
+    let e = env.fails(&["start", "ss"]);
+    assert!(e.contains("stopped"), "{e}");
+    env.ok(&["delete", "ss"]);
+    env.assert_gone("ss", &b);
+}
+
+#[test]
+fn delete_of_running_without_force() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let b = env.bundle("dr", &["sleep", "100"]);
+    env.ok(&["run", "-d", "-b", b.arg(), "dr"]);
+    let e = env.fails(&["delete", "dr"]);
+    assert!(e.contains("running") && e.contains("--force"), "{e}");
+    assert_eq!(env.status("dr"), "running", "refused delete must not harm it");
+    env.ok(&["delete", "--force", "dr"]);
+    env.assert_gone("dr", &b);
+}
+
+#[test]
+fn rootfs_that_does_not_exist() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let mut b = env.bundle("nr", &["true"]);
+    b.edit(|c| c["root"]["path"] = json!("no-such-rootfs"));
+    create_fails(&env, &b, "nr", "no-such-rootfs");
+}
+
+#[test]
+fn args0_not_in_rootfs() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let b = env.bundle("na", &["/usr/bin/definitely-not-here", "x"]);
+    create_fails(&env, &b, "na", "definitely-not-here");
+    let b = env.bundle("np", &["not-on-path"]);
+    create_fails(&env, &b, "np", "not-on-path");
+}
+
+#[test]
+fn bind_source_that_does_not_exist() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let mut b = env.bundle("bs", &["true"]);
+    b.edit(|c| c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/x", "type": "bind", "source": "/no/such/source", "options": ["bind"]})));
+    create_fails(&env, &b, "bs", "/no/such/source");
+}
+
+#[test]
+fn commands_on_a_container_that_does_not_exist() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    for args in [&["start", "ghost"][..], &["state", "ghost"], &["kill", "ghost"], &["delete", "ghost"], &["exec", "ghost", "true"], &["ps", "ghost"]] {
+        let e = env.fails(args);
+        assert!(e.contains("ghost") && e.contains("does not exist"), "{args:?}: {e}");
+    }
+}
+
+#[test]
+fn terminal_without_console_socket_when_detached() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let mut b = env.bundle("tc", &["sh"]);
+    b.edit(|c| c["process"]["terminal"] = json!(true));
+    create_fails(&env, &b, "tc", "--console-socket");
+}
+
+#[test]
+fn bad_signal_and_kill_of_stopped() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let b = env.bundle("bk", &["true"]);
+    env.ok(&["run", "-d", "-b", b.arg(), "bk"]);
+    env.wait_status("bk", "stopped");
+    let e = env.fails(&["kill", "bk", "SIGNOPE"]);
+    assert!(e.contains("SIGNOPE"), "{e}");
+    let e = env.fails(&["kill", "bk", "KILL"]);
+    assert!(e.contains("stopped"), "{e}");
+    env.ok(&["delete", "bk"]);
+    env.assert_gone("bk", &b);
+}
