@@ -1,0 +1,185 @@
+//! Safety from the start: no host fd leaks in, mounts cannot be sent out of
+//! the rootfs by a symlink, a reused pid is never taken for the container,
+//! the init is not dumpable before exec; and the console socket and
+//! --preserve-fds hand over exactly what they should.
+
+mod common;
+use common::*;
+use serde_json::json;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::time::Duration;
+
+/// A file left open without O_CLOEXEC at fd 7 in myshim, as a careless caller would.
+fn with_leaked_fd(cmd: &mut std::process::Command, file: &std::fs::File) {
+    let fd = file.as_raw_fd();
+    // SAFETY: dup2 between fork and exec is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(fd, 7) < 0 || libc::fcntl(7, libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[test]
+fn no_host_fd_reaches_the_container() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let b = env.bundle("fds", &["sh", "-c", "ls /proc/self/fd | sort -n | tr '\\n' ' '"]);
+    let secret = std::fs::File::open("/etc/hostname").unwrap();
+    let mut cmd = env.cmd(&["run", "-b", b.arg(), "fds"]);
+    with_leaked_fd(&mut cmd, &secret);
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // 0-2 are stdio; 3 is ls's own directory fd.
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "0 1 2 3 ");
+    env.assert_gone("fds", &b);
+}
+
+#[test]
+fn preserve_fds_passes_exactly_those() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let b = env.bundle("pfd", &["sh", "-c", "cat <&3; ls /proc/self/fd | sort -n | tr '\\n' ' '"]);
+    let dir = env.dir.path().join("pf");
+    std::fs::write(&dir, "preserved\n").unwrap();
+    let file = std::fs::File::open(&dir).unwrap();
+    let fd = file.as_raw_fd();
+    let mut cmd = env.cmd(&["run", "--preserve-fds", "1", "-b", b.arg(), "pfd"]);
+    // SAFETY: dup2 between fork and exec is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            // dup2 onto itself would keep O_CLOEXEC: clear it explicitly.
+            if libc::dup2(fd, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "preserved\n0 1 2 3 4 ");
+}
+
+#[test]
+fn symlink_in_rootfs_cannot_send_a_mount_to_the_host() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let mut b = env.bundle("esc", &["true"]);
+    let name = format!("myshim-escape-{}", std::process::id());
+    std::os::unix::fs::symlink("/", b.rootfs().join("escape")).unwrap();
+    std::os::unix::fs::symlink("../../../../..", b.rootfs().join("up")).unwrap();
+    b.edit(|c| {
+        let m = c["mounts"].as_array_mut().unwrap();
+        m.push(json!({"destination": format!("/escape/{name}"), "type": "tmpfs", "source": "tmpfs"}));
+        m.push(json!({"destination": format!("/up/{name}-2"), "type": "tmpfs", "source": "tmpfs"}));
+        c["root"]["readonly"] = json!(false);
+    });
+    let (code, _, stderr) = run_output(&env, &b, "esc");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!std::path::Path::new(&format!("/{name}")).exists(), "mount target created on the host");
+    assert!(!std::path::Path::new(&format!("/{name}-2")).exists(), "mount target created on the host");
+    assert!(b.rootfs().join(&name).is_dir(), "target made inside the rootfs instead");
+    env.assert_gone("esc", &b);
+}
+
+#[test]
+fn reused_pid_is_not_the_container() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let b = env.bundle("reuse", &["true"]);
+    env.ok(&["run", "-d", "-b", b.arg(), "reuse"]);
+    env.wait_status("reuse", "stopped");
+    // Point the state at a live host process, as if the pid had been reused.
+    let mut bystander = std::process::Command::new("sleep").arg("100").spawn().unwrap();
+    let state_file = env.root().join("reuse/state.json");
+    let mut state: serde_json::Value = serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
+    state["pid"] = json!(bystander.id());
+    std::fs::write(&state_file, state.to_string()).unwrap();
+    assert_eq!(env.status("reuse"), "stopped");
+    env.fails(&["kill", "reuse", "KILL"]);
+    env.ok(&["delete", "--force", "reuse"]);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(bystander.try_wait().unwrap().is_none(), "a host process with a reused pid was killed");
+    bystander.kill().unwrap();
+    bystander.wait().unwrap();
+    env.assert_gone("reuse", &b);
+}
+
+#[test]
+fn init_is_not_dumpable_before_exec() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let mut b = env.bundle("dump", &["sleep", "100"]);
+    b.edit(|c| c["process"]["user"] = json!({"uid": 1000, "gid": 1000}));
+    env.ok(&["create", "-b", b.arg(), "dump"]);
+    let pid = env.pid("dump");
+    use std::os::unix::fs::MetadataExt;
+    // /proc/PID files of a non-dumpable process belong to root, not to its uid.
+    let before = std::fs::metadata(format!("/proc/{pid}/environ")).unwrap();
+    assert_eq!((before.uid(), before.gid()), (0, 0));
+    env.ok(&["start", "dump"]);
+    std::thread::sleep(Duration::from_millis(100));
+    let after = std::fs::metadata(format!("/proc/{pid}/environ")).unwrap();
+    assert_eq!(after.uid(), 1000, "after exec it is the container's own process");
+    env.ok(&["delete", "-f", "dump"]);
+    env.assert_gone("dump", &b);
+}
+
+#[test]
+fn console_socket_receives_the_pty_master() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let mut b = env.bundle("cs", &["sh", "-c", "echo on-the-pty; tty"]);
+    b.edit(|c| c["process"]["terminal"] = json!(true));
+    let sock_path = env.dir.path().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
+    let receiver = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 64];
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let msg = nix::sys::socket::recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut cmsg), nix::sys::socket::MsgFlags::empty()).unwrap();
+        let fd = msg
+            .cmsgs()
+            .unwrap()
+            .find_map(|c| match c {
+                nix::sys::socket::ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+                _ => None,
+            })
+            .expect("no fd in the console socket message");
+        // SAFETY: the fd was just received and is ours.
+        unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) }
+    });
+    env.ok(&["create", "--console-socket", sock_path.to_str().unwrap(), "-b", b.arg(), "cs"]);
+    let mut master = receiver.join().unwrap();
+    env.ok(&["start", "cs"]);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 256];
+    loop {
+        match std::io::Read::read(&mut master, &mut buf) {
+            Ok(0) | Err(_) => break, // EIO once the container side closes
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.contains("on-the-pty") && text.contains("/dev/"), "{text}");
+    env.wait_status("cs", "stopped");
+    env.ok(&["delete", "cs"]);
+    env.assert_gone("cs", &b);
+}
