@@ -3,6 +3,8 @@
 //! refuses to run rather than pretend.
 
 fn main() {
-    eprintln!("containerd-shim-myshim-v2: the shim's Task service is not implemented yet; use the `myshim` runtime command");
+    eprintln!(
+        "containerd-shim-myshim-v2: the shim's Task service is not implemented yet; use the `myshim` runtime command"
+    );
     std::process::exit(1);
 }

@@ -133,8 +133,16 @@ impl CapSets {
             pid: 0,
         };
         let data = [
-            Data { effective: e0, permitted: p0, inheritable: i0 },
-            Data { effective: e1, permitted: p1, inheritable: i1 },
+            Data {
+                effective: e0,
+                permitted: p0,
+                inheritable: i0,
+            },
+            Data {
+                effective: e1,
+                permitted: p1,
+                inheritable: i1,
+            },
         ];
         // SAFETY: header and data have the kernel's v3 layout and live across the call.
         let rc = unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) };
@@ -149,10 +157,20 @@ impl CapSets {
                 // runc's template lists ambient caps without inheritable ones, so
                 // that is not an error.
                 let rc = unsafe {
-                    libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE, cap as libc::c_ulong, 0, 0)
+                    libc::prctl(
+                        libc::PR_CAP_AMBIENT,
+                        libc::PR_CAP_AMBIENT_RAISE,
+                        cap as libc::c_ulong,
+                        0,
+                        0,
+                    )
                 };
                 if rc != 0 {
-                    log::debug!("ambient {} not raised: {}", NAMES[cap as usize], std::io::Error::last_os_error());
+                    log::debug!(
+                        "ambient {} not raised: {}",
+                        NAMES[cap as usize],
+                        std::io::Error::last_os_error()
+                    );
                 }
             }
         }

@@ -9,7 +9,7 @@ const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 /// True when /sys/fs/cgroup itself is cgroup2 (a v2-only host).
 pub fn is_unified_host() -> bool {
     nix::sys::statfs::statfs("/sys/fs/cgroup")
-        .map(|s| s.filesystem_type().0 as i64 == CGROUP2_SUPER_MAGIC)
+        .map(|s| s.filesystem_type().0 == CGROUP2_SUPER_MAGIC)
         .unwrap_or(false)
 }
 

@@ -66,10 +66,15 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
 
     // 2. The state directory: taking it is what makes the id ours.
     let dir = ContainerDir::create(&opts.root, &opts.id)?;
-    let mut guard = CreateGuard { dir: Some(dir), pidfd: None };
+    let mut guard = CreateGuard {
+        dir: Some(dir),
+        pidfd: None,
+    };
     let dir = guard.dir.as_ref().unwrap();
-    nix::unistd::mkfifo(&dir.fifo_path(), nix::sys::stat::Mode::from_bits_truncate(0o622)).context("creating the exec fifo")?;
-    std::fs::set_permissions(dir.fifo_path(), std::os::unix::fs::PermissionsExt::from_mode(0o622)).context("chmod exec fifo")?;
+    nix::unistd::mkfifo(&dir.fifo_path(), nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .context("creating the exec fifo")?;
+    std::fs::set_permissions(dir.fifo_path(), std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .context("chmod exec fifo")?;
     let state_dir_fd = crate::safe_path::open_dir(&dir.path)?;
 
     // 3. The init, in its new namespaces.
@@ -103,7 +108,11 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         bundle: bundle.clone(),
         rootfs: rootfs.clone(),
         created: state::now_rfc3339(),
-        owner: nix::unistd::User::from_uid(nix::unistd::geteuid()).ok().flatten().map(|u| u.name).unwrap_or_default(),
+        owner: nix::unistd::User::from_uid(nix::unistd::geteuid())
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+            .unwrap_or_default(),
         config: spec.clone(),
     };
 
@@ -183,8 +192,14 @@ fn with_pid_namespace<T>(join: Option<&namespaces::Join>, f: impl FnOnce() -> Re
 
 /// Writes the pid where a supervisor (systemd's PIDFile) reads it, atomically.
 pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("pid")));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("pid")
+    ));
     std::fs::write(&tmp, pid.to_string()).with_context(|| format!("writing pid file {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming pid file to {}", path.display()))
 }
@@ -245,7 +260,11 @@ pub fn parse_signal(s: &str) -> Result<i32> {
         bail!("invalid signal number {n}");
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
     name.parse::<nix::sys::signal::Signal>()
         .map(|sig| sig as i32)
         .map_err(|_| anyhow::anyhow!("unknown signal {s:?}"))
@@ -286,7 +305,16 @@ fn open_init(saved: &Saved) -> Result<OwnedFd> {
 
 fn pidfd_kill(pidfd: &OwnedFd, signal: i32) -> Result<()> {
     // SAFETY: pidfd_send_signal on an fd we own.
-    if unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), signal, std::ptr::null::<()>(), 0) } != 0 {
+    if unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null::<()>(),
+            0,
+        )
+    } != 0
+    {
         let e = std::io::Error::last_os_error();
         if e.raw_os_error() != Some(libc::ESRCH) {
             return Err(e).context("pidfd_send_signal");
@@ -307,7 +335,12 @@ fn wait_exit(pidfd: &OwnedFd) {
     // Reap it if it was our child; harmless otherwise.
     unsafe {
         let mut info: libc::siginfo_t = std::mem::zeroed();
-        libc::waitid(libc::P_PIDFD, pidfd.as_raw_fd() as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG);
+        libc::waitid(
+            libc::P_PIDFD,
+            pidfd.as_raw_fd() as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG,
+        );
     }
 }
 
@@ -317,7 +350,8 @@ pub fn container_pids(saved: &Saved) -> Result<Vec<i32>> {
     if saved.config.linux().namespace(NamespaceType::Pid).is_none() {
         return Ok(vec![saved.pid]);
     }
-    let init_ns = std::fs::read_link(format!("/proc/{}/ns/pid", saved.pid)).with_context(|| format!("reading pid namespace of {}", saved.pid))?;
+    let init_ns = std::fs::read_link(format!("/proc/{}/ns/pid", saved.pid))
+        .with_context(|| format!("reading pid namespace of {}", saved.pid))?;
     let mut pids = vec![];
     for entry in std::fs::read_dir("/proc").context("reading /proc")?.flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {

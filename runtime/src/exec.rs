@@ -69,7 +69,9 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     drop(child_end);
     let mut console = None;
     loop {
-        let (msg, fd) = parent_end.recv_ok().with_context(|| format!("exec in container {:?}", saved.id))?;
+        let (msg, fd) = parent_end
+            .recv_ok()
+            .with_context(|| format!("exec in container {:?}", saved.id))?;
         match msg {
             Msg::Console => {
                 let master = fd.context("pty message without an fd")?;
@@ -91,13 +93,32 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     crate::terminal::foreground(child.pid, &child.pidfd, console)
 }
 
-fn exec_child(process: &Process, joins: &[Join], channel: &sync::Channel, preserve_fds: u32, in_userns: bool) -> Result<std::convert::Infallible> {
+fn exec_child(
+    process: &Process,
+    joins: &[Join],
+    channel: &sync::Channel,
+    preserve_fds: u32,
+    in_userns: bool,
+) -> Result<std::convert::Infallible> {
     init::reset_signals();
     for join in joins.iter().filter(|j| j.kind != NamespaceType::Pid) {
         join.enter()?;
     }
     init::set_dumpable(false)?;
     nix::unistd::setsid().context("setsid")?;
-    let console = if process.terminal { Some(init::open_pty_in_container()?) } else { None };
-    init::exec_process(process, channel, console, &StartGate::Immediate, preserve_fds, in_userns, &[], "")
+    let console = if process.terminal {
+        Some(init::open_pty_in_container()?)
+    } else {
+        None
+    };
+    init::exec_process(
+        process,
+        channel,
+        console,
+        &StartGate::Immediate,
+        preserve_fds,
+        in_userns,
+        &[],
+        "",
+    )
 }

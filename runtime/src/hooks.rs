@@ -78,14 +78,20 @@ mod tests {
     fn state_on_stdin_and_env() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
-        let hook = sh(&format!("cat > {} && echo $X >> {}", out.display(), out.display()), None);
+        let hook = sh(
+            &format!("cat > {} && echo $X >> {}", out.display(), out.display()),
+            None,
+        );
         run("prestart", &[hook], b"{\"id\":\"c\"}").unwrap();
         assert_eq!(std::fs::read_to_string(out).unwrap(), "{\"id\":\"c\"}1\n");
     }
 
     #[test]
     fn failure_and_timeout_are_errors() {
-        let e = format!("{:#}", run("poststart", &[sh("echo nope >&2; exit 3", None)], b"{}").unwrap_err());
+        let e = format!(
+            "{:#}",
+            run("poststart", &[sh("echo nope >&2; exit 3", None)], b"{}").unwrap_err()
+        );
         assert!(e.contains("poststart hook #0") && e.contains("nope"), "{e}");
         let e = format!("{:#}", run("prestart", &[sh("sleep 5", Some(1))], b"{}").unwrap_err());
         assert!(e.contains("timed out"), "{e}");

@@ -96,7 +96,16 @@ fn init_steps(a: &InitArgs) -> Result<std::convert::Infallible> {
     }
 
     // 5. The process itself.
-    exec_process(process, a.channel, console, &a.gate, a.preserve_fds, in_userns, &hooks.start_container, &state_json)
+    exec_process(
+        process,
+        a.channel,
+        console,
+        &a.gate,
+        a.preserve_fds,
+        in_userns,
+        &hooks.start_container,
+        &state_json,
+    )
 }
 
 /// The part shared by the init and exec'd processes: stdio, limits, user,
@@ -153,7 +162,10 @@ fn wait_for_start(state_dir: &OwnedFd) -> Result<()> {
 /// True when some hook needs the state JSON (or the parent must run hooks).
 fn hook_state_needed(spec: &Spec) -> bool {
     spec.hooks.as_ref().is_some_and(|h| {
-        !(h.prestart.is_empty() && h.create_runtime.is_empty() && h.create_container.is_empty() && h.start_container.is_empty())
+        !(h.prestart.is_empty()
+            && h.create_runtime.is_empty()
+            && h.create_container.is_empty()
+            && h.start_container.is_empty())
     })
 }
 
@@ -191,8 +203,10 @@ pub fn open_pty_in_container() -> Result<Console> {
 fn become_root_in_userns() -> Result<()> {
     let root_gid = nix::unistd::Gid::from_raw(0);
     let root_uid = nix::unistd::Uid::from_raw(0);
-    nix::unistd::setresgid(root_gid, root_gid, root_gid).context("setresgid 0 in the user namespace (is gid 0 mapped?)")?;
-    nix::unistd::setresuid(root_uid, root_uid, root_uid).context("setresuid 0 in the user namespace (is uid 0 mapped?)")?;
+    nix::unistd::setresgid(root_gid, root_gid, root_gid)
+        .context("setresgid 0 in the user namespace (is gid 0 mapped?)")?;
+    nix::unistd::setresuid(root_uid, root_uid, root_uid)
+        .context("setresuid 0 in the user namespace (is uid 0 mapped?)")?;
     Ok(())
 }
 

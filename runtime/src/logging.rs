@@ -71,8 +71,16 @@ pub fn init(file: Option<&Path>, format: Format, debug: bool) -> Result<()> {
         ),
         None => Box::new(std::io::stderr()),
     };
-    log::set_max_level(if debug { log::LevelFilter::Debug } else { log::LevelFilter::Warn });
-    log::set_boxed_logger(Box::new(Logger { format, out: Mutex::new(out) })).context("installing the logger")
+    log::set_max_level(if debug {
+        log::LevelFilter::Debug
+    } else {
+        log::LevelFilter::Warn
+    });
+    log::set_boxed_logger(Box::new(Logger {
+        format,
+        out: Mutex::new(out),
+    }))
+    .context("installing the logger")
 }
 
 #[cfg(test)]

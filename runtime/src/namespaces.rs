@@ -40,14 +40,16 @@ pub struct Join {
 
 impl Join {
     pub fn open(kind: NamespaceType, path: &str) -> Result<Join> {
-        let fd = std::fs::File::open(path).with_context(|| format!("opening {:?} namespace {path}", proc_name(kind)))?;
+        let fd =
+            std::fs::File::open(path).with_context(|| format!("opening {:?} namespace {path}", proc_name(kind)))?;
         Ok(Join { kind, fd: fd.into() })
     }
 
     pub fn enter(&self) -> Result<()> {
         // SAFETY: setns on a namespace fd we own.
         if unsafe { libc::setns(self.fd.as_raw_fd(), clone_flag(self.kind) as i32) } != 0 {
-            return Err(std::io::Error::last_os_error()).with_context(|| format!("setns into the {} namespace", proc_name(self.kind)));
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("setns into the {} namespace", proc_name(self.kind)));
         }
         Ok(())
     }
@@ -121,7 +123,8 @@ impl Plan {
         }
         let flags = self.unshare_flags();
         if flags != 0 {
-            nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(flags as i32)).context("unshare in the joined user namespace")?;
+            nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(flags as i32))
+                .context("unshare in the joined user namespace")?;
         }
         Ok(())
     }
@@ -129,7 +132,9 @@ impl Plan {
 
 /// The kernel's uid_map text for a list of mappings.
 pub fn map_text(maps: &[IdMapping]) -> String {
-    maps.iter().map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size)).collect()
+    maps.iter()
+        .map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size))
+        .collect()
 }
 
 /// Writes uid_map and gid_map of `pid`. Root writes them directly; an
@@ -216,7 +221,13 @@ pub fn clone_with(flags: u64, child: impl FnOnce() -> i32) -> Result<Child> {
     };
     // SAFETY: clone3 without a new stack behaves like fork: the child gets a
     // copy of this single-threaded process and never returns from this call.
-    let rc = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
     if rc < 0 {
         return Err(std::io::Error::last_os_error()).with_context(|| format!("clone3 with flags {flags:#x}"));
     }
@@ -239,14 +250,34 @@ mod tests {
 
     #[test]
     fn map_text_format() {
-        let m = [IdMapping { container_id: 0, host_id: 1000, size: 1 }, IdMapping { container_id: 1, host_id: 100000, size: 65536 }];
+        let m = [
+            IdMapping {
+                container_id: 0,
+                host_id: 1000,
+                size: 1,
+            },
+            IdMapping {
+                container_id: 1,
+                host_id: 100000,
+                size: 65536,
+            },
+        ];
         assert_eq!(map_text(&m), "0 1000 1\n1 100000 65536\n");
     }
 
     #[test]
     fn new_namespaces_become_clone_flags() {
         let linux = Linux {
-            namespaces: vec![Namespace { kind: NamespaceType::Pid, path: None }, Namespace { kind: NamespaceType::Mount, path: None }],
+            namespaces: vec![
+                Namespace {
+                    kind: NamespaceType::Pid,
+                    path: None,
+                },
+                Namespace {
+                    kind: NamespaceType::Mount,
+                    path: None,
+                },
+            ],
             ..Default::default()
         };
         let plan = Plan::new(&linux).unwrap();
@@ -258,14 +289,20 @@ mod tests {
     #[test]
     fn joined_namespace_is_opened_and_missing_path_named() {
         let linux = Linux {
-            namespaces: vec![Namespace { kind: NamespaceType::Network, path: Some("/proc/self/ns/net".into()) }],
+            namespaces: vec![Namespace {
+                kind: NamespaceType::Network,
+                path: Some("/proc/self/ns/net".into()),
+            }],
             ..Default::default()
         };
         let plan = Plan::new(&linux).unwrap();
         assert_eq!(plan.joins.len(), 1);
         assert_eq!(plan.clone3_flags(), 0);
         let bad = Linux {
-            namespaces: vec![Namespace { kind: NamespaceType::Ipc, path: Some("/nonexistent/ns".into()) }],
+            namespaces: vec![Namespace {
+                kind: NamespaceType::Ipc,
+                path: Some("/nonexistent/ns".into()),
+            }],
             ..Default::default()
         };
         let e = format!("{:#}", Plan::new(&bad).err().unwrap());

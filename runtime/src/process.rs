@@ -41,7 +41,8 @@ pub fn set_rlimits(rlimits: &[Rlimit]) -> Result<()> {
         };
         // SAFETY: limit is a valid rlimit for the duration of the call.
         if unsafe { libc::setrlimit(rlimit_resource(&r.kind)?, &limit) } != 0 {
-            return Err(std::io::Error::last_os_error()).with_context(|| format!("setrlimit {} soft={} hard={}", r.kind, r.soft, r.hard));
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("setrlimit {} soft={} hard={}", r.kind, r.soft, r.hard));
         }
     }
     Ok(())
@@ -49,7 +50,8 @@ pub fn set_rlimits(rlimits: &[Rlimit]) -> Result<()> {
 
 /// Writes process.oomScoreAdj for the calling process.
 pub fn set_oom_score_adj(value: i32) -> Result<()> {
-    std::fs::write("/proc/self/oom_score_adj", value.to_string()).with_context(|| format!("writing oomScoreAdj {value} to /proc/self/oom_score_adj"))
+    std::fs::write("/proc/self/oom_score_adj", value.to_string())
+        .with_context(|| format!("writing oomScoreAdj {value} to /proc/self/oom_score_adj"))
 }
 
 /// Finds args[0] inside the root the way execvp would: a path with a `/`
@@ -59,8 +61,15 @@ pub fn find_executable(root: &OwnedFd, process: &Process) -> Result<PathBuf> {
     let candidates: Vec<PathBuf> = if name.contains('/') {
         vec![Path::new(&process.cwd).join(name)]
     } else {
-        let path = process.env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
-        path.split(':').filter(|d| !d.is_empty()).map(|d| Path::new(d).join(name)).collect()
+        let path = process
+            .env
+            .iter()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or(DEFAULT_PATH);
+        path.split(':')
+            .filter(|d| !d.is_empty())
+            .map(|d| Path::new(d).join(name))
+            .collect()
     };
     for candidate in &candidates {
         if let Ok(fd) = open_in_root(root, candidate, libc::O_PATH) {
@@ -84,7 +93,11 @@ pub fn become_user(process: &Process, in_userns: bool) -> Result<()> {
     // SAFETY: plain prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
     let user = &process.user;
-    let groups: Vec<nix::unistd::Gid> = user.additional_gids.iter().map(|g| nix::unistd::Gid::from_raw(*g)).collect();
+    let groups: Vec<nix::unistd::Gid> = user
+        .additional_gids
+        .iter()
+        .map(|g| nix::unistd::Gid::from_raw(*g))
+        .collect();
     if let Err(e) = nix::unistd::setgroups(&groups) {
         // In a user namespace with setgroups denied, only an empty list is
         // possible and it is already so.

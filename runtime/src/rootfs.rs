@@ -108,7 +108,14 @@ pub fn device_kind(kind: &str) -> Result<SFlag> {
     })
 }
 
-fn mount_at(source: Option<&str>, target: &str, fstype: Option<&str>, flags: MsFlags, data: Option<&str>, what: &dyn Fn() -> String) -> Result<()> {
+fn mount_at(
+    source: Option<&str>,
+    target: &str,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+    what: &dyn Fn() -> String,
+) -> Result<()> {
     mount(source, target, fstype, flags, data).with_context(what)
 }
 
@@ -135,13 +142,23 @@ impl RootfsPlan<'_> {
             Some(p) => propagation_flag(p)?,
             None => MsFlags::MS_SLAVE | MsFlags::MS_REC,
         };
-        mount_at(None, "/", None, propagation | MsFlags::MS_REC, None, &|| "making / a slave mount".into())?;
+        mount_at(None, "/", None, propagation | MsFlags::MS_REC, None, &|| {
+            "making / a slave mount".into()
+        })?;
         let rootfs = self.rootfs.to_str().context("rootfs path is not UTF-8")?;
-        mount_at(Some(rootfs), rootfs, None, MsFlags::MS_BIND | MsFlags::MS_REC, None, &|| format!("bind mounting rootfs {rootfs}"))?;
+        mount_at(
+            Some(rootfs),
+            rootfs,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+            &|| format!("bind mounting rootfs {rootfs}"),
+        )?;
         let root = crate::safe_path::open_dir(&self.rootfs)?;
 
         for m in &self.spec.mounts {
-            self.mount_one(&root, m).with_context(|| format!("mount {} ({})", m.destination, m.kind.as_deref().unwrap_or("bind")))?;
+            self.mount_one(&root, m)
+                .with_context(|| format!("mount {} ({})", m.destination, m.kind.as_deref().unwrap_or("bind")))?;
         }
         let dev_is_bind = self
             .spec
@@ -178,14 +195,18 @@ impl RootfsPlan<'_> {
             let target = ensure_in_root(root, dest, leaf)?;
             let mut flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
             let src = source.to_str().context("bind source is not UTF-8")?;
-            mount_at(Some(src), &fd_path(&target), None, flags, None, &|| format!("bind mounting {src}"))?;
+            mount_at(Some(src), &fd_path(&target), None, flags, None, &|| {
+                format!("bind mounting {src}")
+            })?;
             let rest = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
             if !rest.is_empty() {
                 // A bind mount takes flags only on a remount of the new mount,
                 // reached by opening the destination again.
                 let mounted = open_in_root(root, dest, libc::O_PATH)?;
                 flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | rest | locked_flags(&mounted);
-                mount_at(None, &fd_path(&mounted), None, flags, None, &|| format!("remounting {} with {:?}", m.destination, rest))?;
+                mount_at(None, &fd_path(&mounted), None, flags, None, &|| {
+                    format!("remounting {} with {:?}", m.destination, rest)
+                })?;
             }
         } else if kind == "cgroup" {
             self.mount_cgroup(root, dest, &opts)?;
@@ -205,7 +226,9 @@ impl RootfsPlan<'_> {
         if !opts.propagation.is_empty() {
             let mounted = open_in_root(root, dest, libc::O_PATH)?;
             for flag in &opts.propagation {
-                mount_at(None, &fd_path(&mounted), None, *flag, None, &|| format!("setting propagation {flag:?}"))?;
+                mount_at(None, &fd_path(&mounted), None, *flag, None, &|| {
+                    format!("setting propagation {flag:?}")
+                })?;
             }
         }
         Ok(())
@@ -217,7 +240,10 @@ impl RootfsPlan<'_> {
         if !(self.in_userns && kind == "devpts") {
             return data;
         }
-        data.split(',').filter(|o| !o.starts_with("gid=") && !o.starts_with("uid=")).collect::<Vec<_>>().join(",")
+        data.split(',')
+            .filter(|o| !o.starts_with("gid=") && !o.starts_with("uid="))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// cgroup2 where the host is unified; on v1 a tmpfs holding a read-only
@@ -226,28 +252,70 @@ impl RootfsPlan<'_> {
         let target = ensure_in_root(root, dest, Leaf::Dir)?;
         let flags = opts.flags & !MsFlags::MS_RDONLY;
         if crate::cgroups::is_unified_host() {
-            return mount_at(Some("cgroup2"), &fd_path(&target), Some("cgroup2"), opts.flags, None, &|| "mounting cgroup2".into());
+            return mount_at(
+                Some("cgroup2"),
+                &fd_path(&target),
+                Some("cgroup2"),
+                opts.flags,
+                None,
+                &|| "mounting cgroup2".into(),
+            );
         }
-        mount_at(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), flags, Some("mode=755"), &|| "mounting tmpfs for cgroup v1".into())?;
+        mount_at(
+            Some("tmpfs"),
+            &fd_path(&target),
+            Some("tmpfs"),
+            flags,
+            Some("mode=755"),
+            &|| "mounting tmpfs for cgroup v1".into(),
+        )?;
         for hierarchy in crate::cgroups::v1_hierarchies()? {
             let name = hierarchy.file_name().context("cgroup hierarchy name")?;
             let sub = dest.join(name);
             let sub_fd = ensure_in_root(root, &sub, Leaf::Dir)?;
             let src = hierarchy.to_str().context("cgroup path")?;
-            mount_at(Some(src), &fd_path(&sub_fd), None, MsFlags::MS_BIND | MsFlags::MS_REC, None, &|| format!("binding {src}"))?;
+            mount_at(
+                Some(src),
+                &fd_path(&sub_fd),
+                None,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None,
+                &|| format!("binding {src}"),
+            )?;
             let mounted = open_in_root(root, &sub, libc::O_PATH)?;
-            let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-            mount_at(None, &fd_path(&mounted), None, ro, None, &|| format!("remounting {src} read-only"))?;
+            let ro = MsFlags::MS_BIND
+                | MsFlags::MS_REMOUNT
+                | MsFlags::MS_RDONLY
+                | MsFlags::MS_NOSUID
+                | MsFlags::MS_NODEV
+                | MsFlags::MS_NOEXEC;
+            mount_at(None, &fd_path(&mounted), None, ro, None, &|| {
+                format!("remounting {src} read-only")
+            })?;
         }
         if opts.flags.contains(MsFlags::MS_RDONLY) {
             let mounted = open_in_root(root, dest, libc::O_PATH)?;
-            mount_at(None, &fd_path(&mounted), None, flags | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, Some("mode=755"), &|| "remounting cgroup tmpfs read-only".into())?;
+            mount_at(
+                None,
+                &fd_path(&mounted),
+                None,
+                flags | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+                Some("mode=755"),
+                &|| "remounting cgroup tmpfs read-only".into(),
+            )?;
         }
         Ok(())
     }
 
     fn create_devices(&self, root: &OwnedFd) -> Result<()> {
-        let defaults = [("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7), ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0)];
+        let defaults = [
+            ("/dev/null", 1, 3),
+            ("/dev/zero", 1, 5),
+            ("/dev/full", 1, 7),
+            ("/dev/random", 1, 8),
+            ("/dev/urandom", 1, 9),
+            ("/dev/tty", 5, 0),
+        ];
         let mut devices: Vec<Device> = defaults
             .iter()
             .map(|(path, major, minor)| Device {
@@ -265,7 +333,8 @@ impl RootfsPlan<'_> {
             devices.push(d.clone());
         }
         for d in &devices {
-            self.create_device(root, d).with_context(|| format!("creating device {}", d.path))?;
+            self.create_device(root, d)
+                .with_context(|| format!("creating device {}", d.path))?;
         }
         Ok(())
     }
@@ -283,11 +352,24 @@ impl RootfsPlan<'_> {
         if self.in_userns {
             // mknod is not allowed in a user namespace: bind the host's node.
             let target = ensure_in_root(root, path, Leaf::File)?;
-            return mount_at(Some(d.path.as_str()), &fd_path(&target), None, MsFlags::MS_BIND, None, &|| format!("binding host {}", d.path));
+            return mount_at(
+                Some(d.path.as_str()),
+                &fd_path(&target),
+                None,
+                MsFlags::MS_BIND,
+                None,
+                &|| format!("binding host {}", d.path),
+            );
         }
         mknod(&full, kind, mode, dev).with_context(|| format!("mknod {}", d.path))?;
         // mknod applies the umask; set the mode the config asked for.
-        nix::sys::stat::fchmodat(Some(parent.as_raw_fd()), name, mode, nix::sys::stat::FchmodatFlags::NoFollowSymlink).ok();
+        nix::sys::stat::fchmodat(
+            Some(parent.as_raw_fd()),
+            name,
+            mode,
+            nix::sys::stat::FchmodatFlags::NoFollowSymlink,
+        )
+        .ok();
         nix::unistd::fchownat(
             Some(parent.as_raw_fd()),
             name,
@@ -325,7 +407,13 @@ fn locked_flags(fd: &OwnedFd) -> MsFlags {
 
 fn create_dev_symlinks(root: &OwnedFd) -> Result<()> {
     let dev = ensure_in_root(root, Path::new("/dev"), Leaf::Dir)?;
-    let links = [("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"), ("/proc/self/fd/2", "stderr"), ("pts/ptmx", "ptmx")];
+    let links = [
+        ("/proc/self/fd", "fd"),
+        ("/proc/self/fd/0", "stdin"),
+        ("/proc/self/fd/1", "stdout"),
+        ("/proc/self/fd/2", "stderr"),
+        ("pts/ptmx", "ptmx"),
+    ];
     for (target, name) in links {
         let _ = nix::unistd::unlinkat(Some(dev.as_raw_fd()), name, nix::unistd::UnlinkatFlags::NoRemoveDir);
         nix::unistd::symlinkat(target, Some(dev.as_raw_fd()), name).with_context(|| format!("symlink /dev/{name}"))?;
@@ -343,7 +431,14 @@ fn open_console(root: &OwnedFd) -> Result<Console> {
         .context("opening the container's /dev/pts/ptmx (is devpts mounted?)")?;
     let pty = pty_pair(master)?;
     let console = ensure_in_root(root, Path::new("/dev/console"), Leaf::File)?;
-    mount_at(Some(&fd_path(&pty.slave)), &fd_path(&console), None, MsFlags::MS_BIND, None, &|| "binding the pty over /dev/console".into())?;
+    mount_at(
+        Some(&fd_path(&pty.slave)),
+        &fd_path(&console),
+        None,
+        MsFlags::MS_BIND,
+        None,
+        &|| "binding the pty over /dev/console".into(),
+    )?;
     Ok(pty)
 }
 
@@ -355,7 +450,13 @@ pub fn pty_pair(master: OwnedFd) -> Result<Console> {
     if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) } < 0 {
         return Err(std::io::Error::last_os_error()).context("unlocking the pty");
     }
-    let slave = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    let slave = unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
     if slave < 0 {
         return Err(std::io::Error::last_os_error()).context("opening the pty slave (TIOCGPTPEER)");
     }
@@ -366,7 +467,8 @@ pub fn pty_pair(master: OwnedFd) -> Result<Console> {
 
 fn write_sysctl(root: &OwnedFd, key: &str, value: &str) -> Result<()> {
     let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
-    let fd = open_in_root(root, &path, libc::O_WRONLY | libc::O_TRUNC).with_context(|| format!("linux.sysctl {key}: opening {}", path.display()))?;
+    let fd = open_in_root(root, &path, libc::O_WRONLY | libc::O_TRUNC)
+        .with_context(|| format!("linux.sysctl {key}: opening {}", path.display()))?;
     let mut file = std::fs::File::from(fd);
     std::io::Write::write_all(&mut file, value.as_bytes()).with_context(|| format!("linux.sysctl {key}={value}"))
 }
@@ -379,14 +481,28 @@ fn mask_path(root: &OwnedFd, path: &str) -> Result<()> {
     };
     let st = nix::sys::stat::fstat(target.as_raw_fd())?;
     if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-        mount_at(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), MsFlags::MS_RDONLY, None, &|| "mounting an empty tmpfs".into())
+        mount_at(
+            Some("tmpfs"),
+            &fd_path(&target),
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            None,
+            &|| "mounting an empty tmpfs".into(),
+        )
     } else {
         let null = open_in_root(root, Path::new("/dev/null"), libc::O_PATH).context("opening /dev/null")?;
         let nst = nix::sys::stat::fstat(null.as_raw_fd())?;
         if nst.st_mode & libc::S_IFMT != libc::S_IFCHR || nst.st_rdev != nix::sys::stat::makedev(1, 3) {
             bail!("/dev/null in the container is not the 1:3 character device");
         }
-        mount_at(Some(&fd_path(&null)), &fd_path(&target), None, MsFlags::MS_BIND, None, &|| "binding /dev/null".into())
+        mount_at(
+            Some(&fd_path(&null)),
+            &fd_path(&target),
+            None,
+            MsFlags::MS_BIND,
+            None,
+            &|| "binding /dev/null".into(),
+        )
     }
 }
 
@@ -397,17 +513,23 @@ fn readonly_path(root: &OwnedFd, path: &str) -> Result<()> {
         Err(e) => return Err(e).context("opening"),
     };
     let p = fd_path(&target);
-    mount_at(Some(&p), &p, None, MsFlags::MS_BIND | MsFlags::MS_REC, None, &|| "binding".into())?;
+    mount_at(Some(&p), &p, None, MsFlags::MS_BIND | MsFlags::MS_REC, None, &|| {
+        "binding".into()
+    })?;
     let mounted = open_in_root(root, Path::new(path), libc::O_PATH)?;
     let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked_flags(&mounted);
-    mount_at(None, &fd_path(&mounted), None, flags, None, &|| "remounting read-only".into())
+    mount_at(None, &fd_path(&mounted), None, flags, None, &|| {
+        "remounting read-only".into()
+    })
 }
 
 /// Makes the rootfs `/`: pivot_root, or MS_MOVE + chroot with --no-pivot.
 pub fn enter_rootfs(rootfs: &Path, no_pivot: bool) -> Result<()> {
     nix::unistd::chdir(rootfs).with_context(|| format!("chdir {}", rootfs.display()))?;
     if no_pivot {
-        mount_at(Some("."), "/", None, MsFlags::MS_MOVE, None, &|| "moving the rootfs to /".into())?;
+        mount_at(Some("."), "/", None, MsFlags::MS_MOVE, None, &|| {
+            "moving the rootfs to /".into()
+        })?;
         nix::unistd::chroot(".").context("chroot")?;
     } else {
         let old_root = crate::safe_path::open_dir(Path::new("/"))?;
@@ -415,7 +537,9 @@ pub fn enter_rootfs(rootfs: &Path, no_pivot: bool) -> Result<()> {
         // The old root is now stacked under "."; detach it without
         // propagating the unmount to the host.
         nix::unistd::fchdir(old_root.as_raw_fd()).context("fchdir old root")?;
-        mount_at(None, ".", None, MsFlags::MS_SLAVE | MsFlags::MS_REC, None, &|| "making the old root a slave".into())?;
+        mount_at(None, ".", None, MsFlags::MS_SLAVE | MsFlags::MS_REC, None, &|| {
+            "making the old root a slave".into()
+        })?;
         umount2(".", MntFlags::MNT_DETACH).context("detaching the old root")?;
     }
     nix::unistd::chdir("/").context("chdir /")?;
@@ -456,7 +580,9 @@ mod tests {
     fn rbind_is_recursive_bind() {
         let o = opts(&["rbind", "ro"]);
         assert!(o.bind);
-        assert!(o.flags.contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY));
+        assert!(o
+            .flags
+            .contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY));
     }
 
     #[test]

@@ -33,7 +33,13 @@ pub fn open_in_root(root: &OwnedFd, path: &Path, flags: i32) -> std::io::Result<
     loop {
         // SAFETY: p and how outlive the call; the returned fd is owned below.
         let fd = unsafe {
-            libc::syscall(libc::SYS_openat2, root.as_raw_fd(), p.as_ptr(), &how, std::mem::size_of::<OpenHow>())
+            libc::syscall(
+                libc::SYS_openat2,
+                root.as_raw_fd(),
+                p.as_ptr(),
+                &how,
+                std::mem::size_of::<OpenHow>(),
+            )
         };
         if fd >= 0 {
             return Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) });
@@ -88,7 +94,12 @@ pub fn ensure_in_root(root: &OwnedFd, path: &Path, leaf: Leaf) -> Result<OwnedFd
                 // SAFETY: current is a directory fd, c a single path component.
                 let rc = if last && leaf == Leaf::File {
                     let fd = unsafe {
-                        libc::openat(current.as_raw_fd(), c.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC, 0o644)
+                        libc::openat(
+                            current.as_raw_fd(),
+                            c.as_ptr(),
+                            libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                            0o644,
+                        )
                     };
                     if fd >= 0 {
                         unsafe { libc::close(fd) };

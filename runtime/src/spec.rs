@@ -312,8 +312,7 @@ impl Process {
         if let Some(caps) = &self.capabilities {
             for (set, names) in caps.sets() {
                 for name in names {
-                    crate::capabilities::from_name(name)
-                        .with_context(|| format!("process.capabilities.{set}"))?;
+                    crate::capabilities::from_name(name).with_context(|| format!("process.capabilities.{set}"))?;
                 }
             }
         }
@@ -383,8 +382,7 @@ impl Linux {
             bail!("linux.uidMappings/gidMappings: set without a user namespace");
         }
         for d in &self.devices {
-            crate::rootfs::device_kind(&d.kind)
-                .with_context(|| format!("linux.devices {}", d.path))?;
+            crate::rootfs::device_kind(&d.kind).with_context(|| format!("linux.devices {}", d.path))?;
             if !d.path.starts_with("/dev/") {
                 bail!("linux.devices {}: path must be under /dev", d.path);
             }

@@ -42,7 +42,10 @@ pub enum Status {
 
 impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let s = serde_json::to_value(self).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        let s = serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
         f.write_str(&s)
     }
 }
@@ -112,7 +115,8 @@ impl ContainerDir {
     fn lock(id: &str, path: PathBuf) -> Result<ContainerDir> {
         let fd = crate::safe_path::open_dir(&path)?;
         // O_PATH fds cannot be flocked: reopen the directory for reading.
-        let dir = std::fs::File::open(format!("/proc/self/fd/{}", fd.as_raw_fd())).with_context(|| format!("opening {}", path.display()))?;
+        let dir = std::fs::File::open(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+            .with_context(|| format!("opening {}", path.display()))?;
         // SAFETY: flock on an fd we own.
         if unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX) } != 0 {
             return Err(std::io::Error::last_os_error()).with_context(|| format!("locking {}", path.display()));
@@ -225,7 +229,9 @@ pub fn list(root: &Path) -> Result<Vec<(String, Saved)>> {
 
 /// Now as RFC 3339 with nanoseconds, UTC, as runc writes `created`.
 pub fn now_rfc3339() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     let secs = now.as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
     // Howard Hinnant's civil-from-days.

@@ -2,7 +2,9 @@
 //! message per packet, an fd attached where a message carries one.
 
 use anyhow::{bail, Context, Result};
-use nix::sys::socket::{recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
+};
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
@@ -58,7 +60,8 @@ pub struct Channel {
 
 /// Both ends; each side drops the one it does not use after the fork.
 pub fn pair() -> Result<(Channel, Channel)> {
-    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).context("socketpair for the init sync channel")?;
+    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+        .context("socketpair for the init sync channel")?;
     Ok((Channel { fd: a }, Channel { fd: b }))
 }
 
@@ -71,8 +74,12 @@ impl Channel {
         let data = msg.encode();
         let iov = [IoSlice::new(&data)];
         let fds = fd.map(|f| [f]);
-        let cmsg: Vec<ControlMessage> = fds.as_ref().map(|f| vec![ControlMessage::ScmRights(f)]).unwrap_or_default();
-        sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None).context("sending on the sync channel")?;
+        let cmsg: Vec<ControlMessage> = fds
+            .as_ref()
+            .map(|f| vec![ControlMessage::ScmRights(f)])
+            .unwrap_or_default();
+        sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+            .context("sending on the sync channel")?;
         Ok(())
     }
 
@@ -82,7 +89,12 @@ impl Channel {
         let (len, fd) = {
             let mut iov = [IoSliceMut::new(&mut buf)];
             let msg = loop {
-                match recvmsg::<()>(self.fd.as_raw_fd(), &mut iov, Some(&mut cmsg_space), MsgFlags::MSG_CMSG_CLOEXEC) {
+                match recvmsg::<()>(
+                    self.fd.as_raw_fd(),
+                    &mut iov,
+                    Some(&mut cmsg_space),
+                    MsgFlags::MSG_CMSG_CLOEXEC,
+                ) {
                     Err(nix::errno::Errno::EINTR) => continue,
                     other => break other.context("reading the sync channel")?,
                 }

@@ -50,13 +50,14 @@ pub fn default_spec(rootless: bool) -> Spec {
         }]
     };
     let (uid_mappings, gid_mappings) = if rootless {
-        (id_map(nix::unistd::getuid().as_raw()), id_map(nix::unistd::getgid().as_raw()))
+        (
+            id_map(nix::unistd::getuid().as_raw()),
+            id_map(nix::unistd::getgid().as_raw()),
+        )
     } else {
         (vec![], vec![])
     };
-    let resources = (!rootless).then(|| {
-        serde_json::json!({"devices": [{"allow": false, "access": "rwm"}]})
-    });
+    let resources = (!rootless).then(|| serde_json::json!({"devices": [{"allow": false, "access": "rwm"}]}));
     Spec {
         oci_version: "1.0.2-dev".into(),
         process: Some(Process {
@@ -90,12 +91,27 @@ pub fn default_spec(rootless: bool) -> Spec {
         hostname: Some("myshim".into()),
         mounts: vec![
             mount("/proc", "proc", "proc", &[]),
-            mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"]),
+            mount(
+                "/dev",
+                "tmpfs",
+                "tmpfs",
+                &["nosuid", "strictatime", "mode=755", "size=65536k"],
+            ),
             mount("/dev/pts", "devpts", "devpts", devpts_opts),
-            mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
+            mount(
+                "/dev/shm",
+                "tmpfs",
+                "shm",
+                &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+            ),
             mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
             sys,
-            mount("/sys/fs/cgroup", "cgroup", "cgroup", &["nosuid", "noexec", "nodev", "relatime", "ro"]),
+            mount(
+                "/sys/fs/cgroup",
+                "cgroup",
+                "cgroup",
+                &["nosuid", "noexec", "nodev", "relatime", "ro"],
+            ),
         ],
         linux: Some(Linux {
             namespaces: namespaces
@@ -117,13 +133,7 @@ pub fn default_spec(rootless: bool) -> Spec {
                 "/sys/firmware",
                 "/proc/scsi",
             ]),
-            readonly_paths: strings(&[
-                "/proc/bus",
-                "/proc/fs",
-                "/proc/irq",
-                "/proc/sys",
-                "/proc/sysrq-trigger",
-            ]),
+            readonly_paths: strings(&["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]),
             ..Default::default()
         }),
         ..Default::default()
@@ -143,7 +153,13 @@ mod tests {
         assert_eq!(p.capabilities.as_ref().unwrap().bounding.as_ref().unwrap().len(), 3);
         assert!(s.root.as_ref().unwrap().readonly);
         let kinds: Vec<_> = s.linux().namespaces.iter().map(|n| n.kind).collect();
-        for k in [NamespaceType::Pid, NamespaceType::Network, NamespaceType::Ipc, NamespaceType::Uts, NamespaceType::Mount] {
+        for k in [
+            NamespaceType::Pid,
+            NamespaceType::Network,
+            NamespaceType::Ipc,
+            NamespaceType::Uts,
+            NamespaceType::Mount,
+        ] {
             assert!(kinds.contains(&k));
         }
         assert!(!kinds.contains(&NamespaceType::User));

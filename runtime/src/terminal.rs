@@ -37,8 +37,14 @@ pub fn send_to_console_socket(path: &Path, master: &OwnedFd) -> Result<()> {
     let sock = UnixStream::connect(path).with_context(|| format!("connecting to console socket {}", path.display()))?;
     let name = b"/dev/ptmx";
     let fds = [master.as_raw_fd()];
-    sendmsg::<()>(sock.as_raw_fd(), &[IoSlice::new(name)], &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
-        .with_context(|| format!("sending the pty to console socket {}", path.display()))?;
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[IoSlice::new(name)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .with_context(|| format!("sending the pty to console socket {}", path.display()))?;
     Ok(())
 }
 
@@ -96,7 +102,9 @@ pub fn exit_code(status: nix::sys::wait::WaitStatus) -> i32 {
 /// caller's stdio until `pid` exits; returns its exit code. `pid` must be
 /// our child and the forwarded signals blocked.
 pub fn foreground(pid: i32, pidfd: &OwnedFd, master: Option<OwnedFd>) -> Result<i32> {
-    let sigfd = nix::sys::signalfd::SignalFd::with_flags(&forwarded_signals(), nix::sys::signalfd::SfdFlags::SFD_CLOEXEC).context("signalfd")?;
+    let sigfd =
+        nix::sys::signalfd::SignalFd::with_flags(&forwarded_signals(), nix::sys::signalfd::SfdFlags::SFD_CLOEXEC)
+            .context("signalfd")?;
     let _raw = master.as_ref().map(|m| {
         copy_size_from_stdin(m);
         RawMode::enter()
@@ -180,6 +188,12 @@ fn copy(from: RawFd, to: RawFd) -> bool {
 /// After the process exits: whatever it wrote last is still in the pty.
 fn drain(master: RawFd) {
     // SAFETY: fcntl on an fd we hold.
-    unsafe { libc::fcntl(master, libc::F_SETFL, libc::fcntl(master, libc::F_GETFL) | libc::O_NONBLOCK) };
+    unsafe {
+        libc::fcntl(
+            master,
+            libc::F_SETFL,
+            libc::fcntl(master, libc::F_GETFL) | libc::O_NONBLOCK,
+        )
+    };
     while copy(master, 1) {}
 }

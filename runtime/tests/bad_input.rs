@@ -54,7 +54,12 @@ fn unknown_namespace_type() {
     }
     let env = Env::new();
     let mut b = env.bundle("un", &["true"]);
-    b.edit(|c| c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "wormhole"})));
+    b.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "wormhole"}))
+    });
     create_fails(&env, &b, "un", "wormhole");
 }
 
@@ -167,7 +172,12 @@ fn bind_source_that_does_not_exist() {
     }
     let env = Env::new();
     let mut b = env.bundle("bs", &["true"]);
-    b.edit(|c| c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/x", "type": "bind", "source": "/no/such/source", "options": ["bind"]})));
+    b.edit(|c| {
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/x", "type": "bind", "source": "/no/such/source", "options": ["bind"]}))
+    });
     create_fails(&env, &b, "bs", "/no/such/source");
 }
 
@@ -177,7 +187,14 @@ fn commands_on_a_container_that_does_not_exist() {
         return;
     }
     let env = Env::new();
-    for args in [&["start", "ghost"][..], &["state", "ghost"], &["kill", "ghost"], &["delete", "ghost"], &["exec", "ghost", "true"], &["ps", "ghost"]] {
+    for args in [
+        &["start", "ghost"][..],
+        &["state", "ghost"],
+        &["kill", "ghost"],
+        &["delete", "ghost"],
+        &["exec", "ghost", "true"],
+        &["ps", "ghost"],
+    ] {
         let e = env.fails(args);
         assert!(e.contains("ghost") && e.contains("does not exist"), "{args:?}: {e}");
     }

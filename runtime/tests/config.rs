@@ -6,7 +6,10 @@ use common::*;
 use serde_json::json;
 
 fn host_ns(name: &str) -> String {
-    std::fs::read_link(format!("/proc/self/ns/{name}")).unwrap().to_string_lossy().into_owned()
+    std::fs::read_link(format!("/proc/self/ns/{name}"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
 }
 
 #[test]
@@ -16,7 +19,11 @@ fn every_namespace_type_is_new() {
     }
     let env = Env::new();
     let names = ["pid", "net", "mnt", "ipc", "uts", "user", "cgroup", "time"];
-    let script = names.iter().map(|n| format!("readlink /proc/self/ns/{n}")).collect::<Vec<_>>().join(";");
+    let script = names
+        .iter()
+        .map(|n| format!("readlink /proc/self/ns/{n}"))
+        .collect::<Vec<_>>()
+        .join(";");
     let out = sh_in(&env, "ns", &script, |c| {
         c["linux"]["namespaces"] = json!([
             {"type": "pid"}, {"type": "network"}, {"type": "mount"}, {"type": "ipc"},
@@ -39,11 +46,19 @@ fn user_namespace_maps_ids() {
         return;
     }
     let env = Env::new();
-    let out = sh_in(&env, "userns", "cat /proc/self/uid_map /proc/self/gid_map; id -u", |c| {
-        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
-        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 1000}]);
-    });
+    let out = sh_in(
+        &env,
+        "userns",
+        "cat /proc/self/uid_map /proc/self/gid_map; id -u",
+        |c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "user"}));
+            c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 1000}]);
+        },
+    );
     let words: Vec<&str> = out.split_whitespace().collect();
     assert_eq!(words, ["0", "100000", "65536", "0", "200000", "1000", "0"], "{out}");
 }
@@ -57,15 +72,20 @@ fn namespaces_joined_by_path() {
     let a = env.bundle("nsa", &["sleep", "100"]);
     env.ok(&["run", "-d", "-b", a.arg(), "nsa"]);
     let pid = env.pid("nsa");
-    let out = sh_in(&env, "nsb", "readlink /proc/self/ns/net; readlink /proc/self/ns/pid; ps -o comm | grep -c sleep", |c| {
-        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
-        for n in ns.iter_mut() {
-            if n["type"] == "network" || n["type"] == "pid" {
-                let name = if n["type"] == "network" { "net" } else { "pid" };
-                n["path"] = json!(format!("/proc/{pid}/ns/{name}"));
+    let out = sh_in(
+        &env,
+        "nsb",
+        "readlink /proc/self/ns/net; readlink /proc/self/ns/pid; ps -o comm | grep -c sleep",
+        |c| {
+            let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+            for n in ns.iter_mut() {
+                if n["type"] == "network" || n["type"] == "pid" {
+                    let name = if n["type"] == "network" { "net" } else { "pid" };
+                    n["path"] = json!(format!("/proc/{pid}/ns/{name}"));
+                }
             }
-        }
-    });
+        },
+    );
     let net = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
     let pidns = std::fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap();
     let lines: Vec<&str> = out.lines().collect();
@@ -102,16 +122,25 @@ fn mounts_in_order_with_options() {
                   echo y > /scratch/y && cat /scratch/y";
     let out = sh_in(&env, "mnt", script, |c| {
         let m = c["mounts"].as_array_mut().unwrap();
-        m.push(json!({"destination": "/data", "type": "bind", "source": shared, "options": ["rbind", "rw", "rshared"]}));
+        m.push(
+            json!({"destination": "/data", "type": "bind", "source": shared, "options": ["rbind", "rw", "rshared"]}),
+        );
         m.push(json!({"destination": "/ro", "type": "none", "source": shared, "options": ["bind", "ro", "nosuid"]}));
-        m.push(json!({"destination": "/one-file", "type": "bind", "source": shared.join("f"), "options": ["bind", "ro"]}));
+        m.push(
+            json!({"destination": "/one-file", "type": "bind", "source": shared.join("f"), "options": ["bind", "ro"]}),
+        );
         m.push(json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["nodev", "noexec", "size=1m", "mode=700"]}));
     });
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "host file");
     assert_eq!(lines[1], "host file");
     assert_eq!(lines[2], "host file", "single-file bind: {out}");
-    assert!(lines[3].starts_with("tmpfs /scratch tmpfs rw,nodev,noexec") && lines[3].contains("size=1024k") && lines[3].contains("mode=700"), "{out}");
+    assert!(
+        lines[3].starts_with("tmpfs /scratch tmpfs rw,nodev,noexec")
+            && lines[3].contains("size=1024k")
+            && lines[3].contains("mode=700"),
+        "{out}"
+    );
     assert_eq!(lines[4], "1", "rshared propagation: {out}");
     assert_eq!(lines[5], "y");
     assert!(!out.contains("ro-writable"));
@@ -125,7 +154,10 @@ fn default_mounts_are_there() {
     }
     let env = Env::new();
     let out = sh_in(&env, "defm", "for d in /proc /dev /dev/pts /dev/shm /dev/mqueue /sys /sys/fs/cgroup; do grep -q \" $d \" /proc/mounts && echo $d; done", |_| {});
-    assert_eq!(out, "/proc\n/dev\n/dev/pts\n/dev/shm\n/dev/mqueue\n/sys\n/sys/fs/cgroup\n");
+    assert_eq!(
+        out,
+        "/proc\n/dev\n/dev/pts\n/dev/shm\n/dev/mqueue\n/sys\n/sys/fs/cgroup\n"
+    );
 }
 
 #[test]
@@ -134,11 +166,21 @@ fn readonly_root_and_rootfs_propagation_and_no_pivot() {
         return;
     }
     let env = Env::new();
-    let out = sh_in(&env, "ro", "touch /x 2>/dev/null && echo writable || echo readonly", |_| {});
+    let out = sh_in(
+        &env,
+        "ro",
+        "touch /x 2>/dev/null && echo writable || echo readonly",
+        |_| {},
+    );
     assert_eq!(out, "readonly\n");
-    let out = sh_in(&env, "prop", "grep ' / / ' /proc/self/mountinfo | grep -c shared || true", |c| {
-        c["linux"]["rootfsPropagation"] = json!("rprivate");
-    });
+    let out = sh_in(
+        &env,
+        "prop",
+        "grep ' / / ' /proc/self/mountinfo | grep -c shared || true",
+        |c| {
+            c["linux"]["rootfsPropagation"] = json!("rprivate");
+        },
+    );
     assert_eq!(out, "0\n");
     let mut b = env.bundle("nopivot", &["sh", "-c", "echo hi; ls /"]);
     b.edit(|c| c["root"]["readonly"] = json!(false));
@@ -190,13 +232,20 @@ fn user_groups_umask_cwd_env() {
     let out = sh_in(&env, "user", "id -u; id -g; id -G; umask; pwd; echo $GREETING", |c| {
         c["process"]["user"] = json!({"uid": 1000, "gid": 1001, "additionalGids": [5, 7], "umask": 0o27});
         c["process"]["cwd"] = json!("/tmp");
-        c["process"]["env"].as_array_mut().unwrap().push(json!("GREETING=hello there"));
+        c["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("GREETING=hello there"));
     });
     assert_eq!(out, "1000\n1001\n1001 5 7\n0027\n/tmp\nhello there\n");
 }
 
 fn status_field(out: &str, field: &str) -> String {
-    out.lines().find_map(|l| l.strip_prefix(&format!("{field}:"))).unwrap_or_else(|| panic!("{field} missing: {out}")).trim().to_string()
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("{field} missing: {out}"))
+        .trim()
+        .to_string()
 }
 
 #[test]
@@ -209,7 +258,8 @@ fn capability_sets_and_no_new_privileges() {
         let nbs = json!(["CAP_NET_BIND_SERVICE"]);
         let two = json!(["CAP_NET_BIND_SERVICE", "CAP_CHOWN"]);
         c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
-        c["process"]["capabilities"] = json!({"bounding": two, "permitted": two, "effective": two, "inheritable": nbs, "ambient": nbs});
+        c["process"]["capabilities"] =
+            json!({"bounding": two, "permitted": two, "effective": two, "inheritable": nbs, "ambient": nbs});
         c["process"]["noNewPrivileges"] = json!(false);
     });
     // A non-root exec keeps exactly the ambient set.
@@ -230,10 +280,15 @@ fn rlimits_and_oom_score_adj() {
         return;
     }
     let env = Env::new();
-    let out = sh_in(&env, "rl", "ulimit -n; ulimit -Hn; ulimit -c; cat /proc/self/oom_score_adj", |c| {
-        c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 2048}, {"type": "RLIMIT_CORE", "soft": 0, "hard": 0}]);
-        c["process"]["oomScoreAdj"] = json!(123);
-    });
+    let out = sh_in(
+        &env,
+        "rl",
+        "ulimit -n; ulimit -Hn; ulimit -c; cat /proc/self/oom_score_adj",
+        |c| {
+            c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 2048}, {"type": "RLIMIT_CORE", "soft": 0, "hard": 0}]);
+            c["process"]["oomScoreAdj"] = json!(123);
+        },
+    );
     assert_eq!(out, "512\n2048\n0\n123\n");
 }
 
@@ -245,9 +300,7 @@ fn all_six_hooks_run_in_order_with_state() {
     let env = Env::new();
     let log = env.dir.path().join("hooklog");
     std::fs::create_dir(&log).unwrap();
-    let host_hook = |name: &str| {
-        json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {dir}/{name}.json; echo {name} >> {dir}/order", dir = log.display())]})
-    };
+    let host_hook = |name: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {dir}/{name}.json; echo {name} >> {dir}/order", dir = log.display())]});
     let mut b = env.bundle("hooks", &["sh", "-c", "echo process >> /hooklog/order"]);
     b.edit(|c| {
         c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/hooklog", "type": "bind", "source": log, "options": ["bind"]}));
@@ -268,11 +321,24 @@ fn all_six_hooks_run_in_order_with_state() {
     let order = std::fs::read_to_string(log.join("order")).unwrap();
     let lines: Vec<&str> = order.lines().collect();
     assert_eq!(&lines[..3], ["prestart", "createRuntime", "createContainer"], "{order}");
-    let pos = |n: &str| lines.iter().position(|l| *l == n).unwrap_or_else(|| panic!("{n} missing: {order}"));
+    let pos = |n: &str| {
+        lines
+            .iter()
+            .position(|l| *l == n)
+            .unwrap_or_else(|| panic!("{n} missing: {order}"))
+    };
     assert!(pos("startContainer") < pos("process"));
     assert_eq!(*lines.last().unwrap(), "poststop");
-    for name in ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"] {
-        let state: serde_json::Value = serde_json::from_slice(&std::fs::read(log.join(format!("{name}.json"))).unwrap()).unwrap();
+    for name in [
+        "prestart",
+        "createRuntime",
+        "createContainer",
+        "startContainer",
+        "poststart",
+        "poststop",
+    ] {
+        let state: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(log.join(format!("{name}.json"))).unwrap()).unwrap();
         assert_eq!(state["id"], "hooks", "{name}");
         assert_eq!(state["bundle"], b.arg(), "{name}");
         if name != "poststop" {

@@ -29,7 +29,11 @@ fn spec_writes_runc_template_and_refuses_to_overwrite() {
     let out = env.cmd(&["spec", "--rootless"]).current_dir(&dir2).output().unwrap();
     assert!(out.status.success());
     let c: Value = serde_json::from_slice(&std::fs::read(dir2.join("config.json")).unwrap()).unwrap();
-    assert!(c["linux"]["namespaces"].as_array().unwrap().iter().any(|n| n["type"] == "user"));
+    assert!(c["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n["type"] == "user"));
 }
 
 #[test]
@@ -42,13 +46,22 @@ fn seed_sequence_create_list_start_stopped_delete() {
     b.edit(|c| c["root"]["readonly"] = json!(false));
     env.ok(&["create", "seed", "--bundle", b.arg()]);
     let list = env.ok(&["list"]);
-    assert!(list.lines().any(|l| l.starts_with("seed") && l.contains("created")), "{list}");
+    assert!(
+        list.lines().any(|l| l.starts_with("seed") && l.contains("created")),
+        "{list}"
+    );
     assert!(!b.rootfs().join("tmp/marker").exists(), "the process ran before start");
     env.ok(&["start", "seed"]);
     env.wait_status("seed", "stopped");
-    assert_eq!(std::fs::read_to_string(b.rootfs().join("tmp/marker")).unwrap(), "started\n");
+    assert_eq!(
+        std::fs::read_to_string(b.rootfs().join("tmp/marker")).unwrap(),
+        "started\n"
+    );
     let list = env.ok(&["list"]);
-    assert!(list.lines().any(|l| l.starts_with("seed") && l.contains("stopped")), "{list}");
+    assert!(
+        list.lines().any(|l| l.starts_with("seed") && l.contains("stopped")),
+        "{list}"
+    );
     env.ok(&["delete", "seed"]);
     assert!(!env.ok(&["list", "-q"]).contains("seed"));
     env.assert_gone("seed", &b);
@@ -93,7 +106,12 @@ fn run_passes_stdio_and_exit_code() {
     env.assert_gone("rc", &b);
     // stdin is the caller's too.
     let b = env.bundle("in", &["sh", "-c", "read x; echo got $x"]);
-    let mut child = env.cmd(&["run", "-b", b.arg(), "in"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = env
+        .cmd(&["run", "-b", b.arg(), "in"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     use std::io::Write;
     child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
     let out = child.wait_with_output().unwrap();
@@ -124,11 +142,22 @@ fn run_forwards_signals_to_the_container() {
         return;
     }
     let env = Env::new();
-    let b = env.bundle("fwd", &["sh", "-c", "trap 'exit 42' TERM; echo ready > /dev/shm/ready; while true; do sleep 0.05; done"]);
+    let b = env.bundle(
+        "fwd",
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 42' TERM; echo ready > /dev/shm/ready; while true; do sleep 0.05; done",
+        ],
+    );
     let child = env.cmd(&["run", "-b", b.arg(), "fwd"]).spawn().unwrap();
     env.wait_status("fwd", "running");
     std::thread::sleep(Duration::from_millis(300));
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(42));
     env.assert_gone("fwd", &b);
@@ -143,7 +172,11 @@ fn run_with_terminal_gives_an_interactive_shell_with_resizes() {
     let mut b = env.bundle("tty", &["sh"]);
     b.edit(|c| c["process"]["terminal"] = json!(true));
     // script(1) gives myshim a real pty as its stdin/stdout.
-    let inner = format!("stty rows 33 cols 101; {MYSHIM} --root {} run -b {} tty", env.root().display(), b.arg());
+    let inner = format!(
+        "stty rows 33 cols 101; {MYSHIM} --root {} run -b {} tty",
+        env.root().display(),
+        b.arg()
+    );
     let mut child = Command::new("script")
         .args(["-qec", &inner, "/dev/null"])
         .stdin(Stdio::piped())
@@ -156,7 +189,10 @@ fn run_with_terminal_gives_an_interactive_shell_with_resizes() {
     stdin.write_all(b"echo TTY=$(tty) SIZE=$(stty size); exit 5\n").unwrap();
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("TTY=/dev/console") || text.contains("TTY=/dev/pts/0"), "{text}");
+    assert!(
+        text.contains("TTY=/dev/console") || text.contains("TTY=/dev/pts/0"),
+        "{text}"
+    );
     assert!(text.contains("SIZE=33 101"), "{text}");
     assert_eq!(out.status.code(), Some(5), "{text}");
     env.assert_gone("tty", &b);
@@ -201,7 +237,10 @@ fn ps_lists_container_processes() {
     assert!(lines.next().unwrap().contains("PID"));
     let rows: Vec<_> = lines.collect();
     assert_eq!(rows.len(), 1, "{table}");
-    assert!(rows[0].contains(&pid.to_string()) && rows[0].contains("sleep 100"), "{table}");
+    assert!(
+        rows[0].contains(&pid.to_string()) && rows[0].contains("sleep 100"),
+        "{table}"
+    );
     env.ok(&["delete", "-f", "ps"]);
 }
 
@@ -214,14 +253,33 @@ fn exec_runs_in_the_container_with_options() {
     let mut b = env.bundle("ex", &["sleep", "100"]);
     b.edit(|c| c["hostname"] = json!("exhost"));
     env.ok(&["run", "-d", "-b", b.arg(), "ex"]);
-    let out = env.ok(&["exec", "--cwd", "/tmp", "-e", "FOO=bar", "-u", "65534:65534", "ex", "sh", "-c", "echo $(hostname) $(pwd) $FOO $(id -u):$(id -g); ps -o pid,comm | grep -c sleep"]);
+    let out = env.ok(&[
+        "exec",
+        "--cwd",
+        "/tmp",
+        "-e",
+        "FOO=bar",
+        "-u",
+        "65534:65534",
+        "ex",
+        "sh",
+        "-c",
+        "echo $(hostname) $(pwd) $FOO $(id -u):$(id -g); ps -o pid,comm | grep -c sleep",
+    ]);
     assert_eq!(out, "exhost /tmp bar 65534:65534\n1\n");
     let code = env.run(&["exec", "ex", "sh", "-c", "exit 9"]).status.code();
     assert_eq!(code, Some(9));
     // -p process.json
     let p = env.dir.path().join("process.json");
-    std::fs::write(&p, json!({"args": ["sh", "-c", "echo from process.json $A"], "env": ["A=1"], "cwd": "/"}).to_string()).unwrap();
-    assert_eq!(env.ok(&["exec", "-p", p.to_str().unwrap(), "ex"]), "from process.json 1\n");
+    std::fs::write(
+        &p,
+        json!({"args": ["sh", "-c", "echo from process.json $A"], "env": ["A=1"], "cwd": "/"}).to_string(),
+    )
+    .unwrap();
+    assert_eq!(
+        env.ok(&["exec", "-p", p.to_str().unwrap(), "ex"]),
+        "from process.json 1\n"
+    );
     // -d with --pid-file: the pid is a live process in the container
     let pidf = env.dir.path().join("exec.pid");
     env.ok(&["exec", "-d", "--pid-file", pidf.to_str().unwrap(), "ex", "sleep", "50"]);
@@ -231,8 +289,15 @@ fn exec_runs_in_the_container_with_options() {
     let pids: Vec<i32> = serde_json::from_str(&env.ok(&["ps", "-f", "json", "ex"])).unwrap();
     assert!(pids.contains(&pid));
     // -t: a pty inside the container
-    let inner = format!("{MYSHIM} --root {} exec -t ex sh -c 'tty; exit 4'", env.root().display());
-    let out = Command::new("script").args(["-qec", &inner, "/dev/null"]).stdin(Stdio::null()).output().unwrap();
+    let inner = format!(
+        "{MYSHIM} --root {} exec -t ex sh -c 'tty; exit 4'",
+        env.root().display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &inner, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("/dev/pts/"), "{text}");
     assert_eq!(out.status.code(), Some(4));
@@ -265,7 +330,14 @@ fn version_and_json_log() {
     let env = Env::new();
     assert!(env.ok(&["--version"]).starts_with("myshim version"));
     let log = env.dir.path().join("log.json");
-    let out = env.run(&["--log", log.to_str().unwrap(), "--log-format", "json", "state", "nosuch"]);
+    let out = env.run(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "state",
+        "nosuch",
+    ]);
     assert!(!out.status.success());
     let text = std::fs::read_to_string(&log).unwrap();
     let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
@@ -273,8 +345,22 @@ fn version_and_json_log() {
     assert!(last["msg"].as_str().unwrap().contains("nosuch"), "{last}");
     // --debug logs at debug level into the same file.
     let b = env.bundle("dbg", &["true"]);
-    let out = env.run(&["--debug", "--log", log.to_str().unwrap(), "--log-format", "json", "run", "-b", b.arg(), "dbg"]);
+    let out = env.run(&[
+        "--debug",
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "run",
+        "-b",
+        b.arg(),
+        "dbg",
+    ]);
     assert!(out.status.success());
     let text = std::fs::read_to_string(&log).unwrap();
-    assert!(text.lines().any(|l| l.contains("\"level\":\"debug\"") && l.contains("dbg")), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("\"level\":\"debug\"") && l.contains("dbg")),
+        "{text}"
+    );
 }

@@ -47,7 +47,10 @@ fn preserve_fds_passes_exactly_those() {
         return;
     }
     let env = Env::new();
-    let b = env.bundle("pfd", &["sh", "-c", "cat <&3; ls /proc/self/fd | sort -n | tr '\\n' ' '"]);
+    let b = env.bundle(
+        "pfd",
+        &["sh", "-c", "cat <&3; ls /proc/self/fd | sort -n | tr '\\n' ' '"],
+    );
     let dir = env.dir.path().join("pf");
     std::fs::write(&dir, "preserved\n").unwrap();
     let file = std::fs::File::open(&dir).unwrap();
@@ -86,8 +89,14 @@ fn symlink_in_rootfs_cannot_send_a_mount_to_the_host() {
     });
     let (code, _, stderr) = run_output(&env, &b, "esc");
     assert_eq!(code, 0, "{stderr}");
-    assert!(!std::path::Path::new(&format!("/{name}")).exists(), "mount target created on the host");
-    assert!(!std::path::Path::new(&format!("/{name}-2")).exists(), "mount target created on the host");
+    assert!(
+        !std::path::Path::new(&format!("/{name}")).exists(),
+        "mount target created on the host"
+    );
+    assert!(
+        !std::path::Path::new(&format!("/{name}-2")).exists(),
+        "mount target created on the host"
+    );
     assert!(b.rootfs().join(&name).is_dir(), "target made inside the rootfs instead");
     env.assert_gone("esc", &b);
 }
@@ -111,7 +120,10 @@ fn reused_pid_is_not_the_container() {
     env.fails(&["kill", "reuse", "KILL"]);
     env.ok(&["delete", "--force", "reuse"]);
     std::thread::sleep(Duration::from_millis(100));
-    assert!(bystander.try_wait().unwrap().is_none(), "a host process with a reused pid was killed");
+    assert!(
+        bystander.try_wait().unwrap().is_none(),
+        "a host process with a reused pid was killed"
+    );
     bystander.kill().unwrap();
     bystander.wait().unwrap();
     env.assert_gone("reuse", &b);
@@ -154,7 +166,13 @@ fn console_socket_receives_the_pty_master() {
         let mut buf = [0u8; 64];
         let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
         let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-        let msg = nix::sys::socket::recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut cmsg), nix::sys::socket::MsgFlags::empty()).unwrap();
+        let msg = nix::sys::socket::recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .unwrap();
         let fd = msg
             .cmsgs()
             .unwrap()
@@ -166,7 +184,14 @@ fn console_socket_receives_the_pty_master() {
         // SAFETY: the fd was just received and is ours.
         unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) }
     });
-    env.ok(&["create", "--console-socket", sock_path.to_str().unwrap(), "-b", b.arg(), "cs"]);
+    env.ok(&[
+        "create",
+        "--console-socket",
+        sock_path.to_str().unwrap(),
+        "-b",
+        b.arg(),
+        "cs",
+    ]);
     let mut master = receiver.join().unwrap();
     env.ok(&["start", "cs"]);
     let mut out = Vec::new();

@@ -9,7 +9,11 @@ use myshim_runtime::{spec, state, template, terminal};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "myshim", about = "An OCI runtime with the command line of runc", disable_version_flag = true)]
+#[command(
+    name = "myshim",
+    about = "An OCI runtime with the command line of runc",
+    disable_version_flag = true
+)]
 struct Cli {
     /// Directory for container state [default: /run/myshim, or $XDG_RUNTIME_DIR/myshim for non-root]
     #[arg(long, global = true)]
@@ -175,7 +179,11 @@ fn log_goes_to_file() -> bool {
 
 fn run(cli: Cli) -> Result<i32> {
     if cli.version {
-        println!("myshim version {}\nspec: {}", env!("CARGO_PKG_VERSION"), state::OCI_VERSION);
+        println!(
+            "myshim version {}\nspec: {}",
+            env!("CARGO_PKG_VERSION"),
+            state::OCI_VERSION
+        );
         return Ok(0);
     }
     let root = cli.root.clone().unwrap_or_else(state::default_root);
@@ -236,7 +244,8 @@ fn run_container(root: &std::path::Path, args: CreateArgs, detach: bool) -> Resu
     // the init resets its mask.
     terminal::block_signals()?;
     let created = container::create(&opts)?;
-    let code = container::start(root, &opts.id).and_then(|_| terminal::foreground(created.pid, &created.pidfd, created.console));
+    let code = container::start(root, &opts.id)
+        .and_then(|_| terminal::foreground(created.pid, &created.pidfd, created.console));
     let removed = container::delete(root, &opts.id, true);
     let code = code?;
     removed?;
@@ -263,7 +272,14 @@ fn list(root: &std::path::Path, format: &str, quiet: bool) -> Result<()> {
         "table" => {
             let mut table = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from)];
             for r in &rows {
-                table.push([r.id.to_string(), r.pid.to_string(), r.status.to_string(), r.bundle.display().to_string(), r.created.to_string(), r.owner.to_string()]);
+                table.push([
+                    r.id.to_string(),
+                    r.pid.to_string(),
+                    r.status.to_string(),
+                    r.bundle.display().to_string(),
+                    r.created.to_string(),
+                    r.owner.to_string(),
+                ]);
             }
             print_table(&table);
         }
@@ -273,7 +289,9 @@ fn list(root: &std::path::Path, format: &str, quiet: bool) -> Result<()> {
 }
 
 fn print_table<const N: usize>(rows: &[[String; N]]) {
-    let widths: Vec<usize> = (0..N).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..N)
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
     for row in rows {
         let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
         println!("{}", line.join("   ").trim_end());
@@ -282,7 +300,11 @@ fn print_table<const N: usize>(rows: &[[String; N]]) {
 
 fn ps(root: &std::path::Path, id: &str, format: &str, ps_args: Vec<String>) -> Result<()> {
     let saved = state::ContainerDir::open(root, id)?.load()?;
-    let pids = if state::process_state(saved.pid, saved.pid_start_time).is_some() { container::container_pids(&saved)? } else { vec![] };
+    let pids = if state::process_state(saved.pid, saved.pid_start_time).is_some() {
+        container::container_pids(&saved)?
+    } else {
+        vec![]
+    };
     match format {
         "json" => {
             println!("{}", serde_json::to_string(&pids)?);
@@ -291,15 +313,25 @@ fn ps(root: &std::path::Path, id: &str, format: &str, ps_args: Vec<String>) -> R
         "table" => {}
         other => bail!("unknown format {other:?} (table or json)"),
     }
-    let args = if ps_args.is_empty() { vec!["-ef".to_string()] } else { ps_args };
-    let out = std::process::Command::new("ps").args(&args).output().context("running ps")?;
+    let args = if ps_args.is_empty() {
+        vec!["-ef".to_string()]
+    } else {
+        ps_args
+    };
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .context("running ps")?;
     if !out.status.success() {
         bail!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
     let header = lines.next().unwrap_or_default();
-    let column = header.split_whitespace().position(|h| h == "PID").context("ps output has no PID column")?;
+    let column = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .context("ps output has no PID column")?;
     println!("{header}");
     for line in lines {
         let pid = line.split_whitespace().nth(column).and_then(|p| p.parse::<i32>().ok());
@@ -333,12 +365,21 @@ fn exec_in(root: &std::path::Path, args: ExecArgs) -> Result<i32> {
     process.env.extend(args.env.iter().cloned());
     if let Some(user) = &args.user {
         let (uid, gid) = user.split_once(':').unwrap_or((user, "0"));
-        process.user.uid = uid.parse().with_context(|| format!("--user {user:?}: uid is not a number"))?;
-        process.user.gid = gid.parse().with_context(|| format!("--user {user:?}: gid is not a number"))?;
+        process.user.uid = uid
+            .parse()
+            .with_context(|| format!("--user {user:?}: uid is not a number"))?;
+        process.user.gid = gid
+            .parse()
+            .with_context(|| format!("--user {user:?}: gid is not a number"))?;
     }
     if !args.cap.is_empty() {
         let caps = process.capabilities.get_or_insert_with(Default::default);
-        for set in [&mut caps.bounding, &mut caps.effective, &mut caps.permitted, &mut caps.ambient] {
+        for set in [
+            &mut caps.bounding,
+            &mut caps.effective,
+            &mut caps.permitted,
+            &mut caps.ambient,
+        ] {
             set.get_or_insert_with(Vec::new).extend(args.cap.iter().cloned());
         }
     }

@@ -22,7 +22,9 @@ pub fn is_root() -> bool {
 pub fn make_rootfs(rootfs: &Path) {
     let busybox = Path::new("/bin/busybox");
     assert!(busybox.exists(), "/bin/busybox missing: apt-get install busybox-static");
-    for d in ["bin", "sbin", "usr/bin", "usr/sbin", "proc", "sys", "dev", "etc", "tmp", "root"] {
+    for d in [
+        "bin", "sbin", "usr/bin", "usr/sbin", "proc", "sys", "dev", "etc", "tmp", "root",
+    ] {
         std::fs::create_dir_all(rootfs.join(d)).unwrap();
     }
     std::fs::copy(busybox, rootfs.join("bin/busybox")).unwrap();
@@ -37,7 +39,11 @@ pub fn make_rootfs(rootfs: &Path) {
         let target = format!("{}bin/busybox", "../".repeat(depth));
         let _ = std::os::unix::fs::symlink(target, &path);
     }
-    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n").unwrap();
+    std::fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
+    )
+    .unwrap();
     std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
 }
 
@@ -93,7 +99,12 @@ impl Env {
     pub fn run(&self, args: &[&str]) -> Output {
         let out = tempfile::tempfile().unwrap();
         let err = tempfile::tempfile().unwrap();
-        let status = self.cmd(args).stdout(out.try_clone().unwrap()).stderr(err.try_clone().unwrap()).status().unwrap();
+        let status = self
+            .cmd(args)
+            .stdout(out.try_clone().unwrap())
+            .stderr(err.try_clone().unwrap())
+            .status()
+            .unwrap();
         let read = |mut f: std::fs::File| {
             use std::io::{Read, Seek};
             let mut v = vec![];
@@ -101,13 +112,21 @@ impl Env {
             f.read_to_end(&mut v).unwrap();
             v
         };
-        Output { status, stdout: read(out), stderr: read(err) }
+        Output {
+            status,
+            stdout: read(out),
+            stderr: read(err),
+        }
     }
 
     /// Runs and insists on success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(out.status.success(), "myshim {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "myshim {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -115,8 +134,16 @@ impl Env {
     pub fn fails(&self, args: &[&str]) -> String {
         let out = self.run(args);
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(!out.status.success(), "myshim {args:?} should fail; stdout: {}", String::from_utf8_lossy(&out.stdout));
-        assert_eq!(stderr.trim_end().lines().count(), 1, "error should be one line: {stderr:?}");
+        assert!(
+            !out.status.success(),
+            "myshim {args:?} should fail; stdout: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "error should be one line: {stderr:?}"
+        );
         stderr
     }
 
@@ -138,7 +165,11 @@ impl Env {
     pub fn wait_status(&self, id: &str, status: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while self.status(id) != status {
-            assert!(Instant::now() < deadline, "{id} never became {status} (is {})", self.status(id));
+            assert!(
+                Instant::now() < deadline,
+                "{id} never became {status} (is {})",
+                self.status(id)
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -161,7 +192,10 @@ pub fn assert_no_leftovers(bundle: &Path) {
         if users.is_empty() {
             return;
         }
-        assert!(Instant::now() < deadline, "processes left with root under {bundle}: {users:?}");
+        assert!(
+            Instant::now() < deadline,
+            "processes left with root under {bundle}: {users:?}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -169,12 +203,18 @@ pub fn assert_no_leftovers(bundle: &Path) {
 fn processes_under(bundle: &str) -> Vec<i32> {
     let mut pids = vec![];
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
         if stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')) {
             continue;
         }
-        let in_bundle = |link: &str| std::fs::read_link(format!("/proc/{pid}/{link}")).is_ok_and(|p| p.to_string_lossy().starts_with(bundle));
+        let in_bundle = |link: &str| {
+            std::fs::read_link(format!("/proc/{pid}/{link}")).is_ok_and(|p| p.to_string_lossy().starts_with(bundle))
+        };
         // A half-made init still carries myshim's command line, bundle included.
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let in_cmdline = String::from_utf8_lossy(&cmdline).contains(bundle);
@@ -188,7 +228,12 @@ fn processes_under(bundle: &str) -> Vec<i32> {
 impl Drop for Env {
     fn drop(&mut self) {
         for id in self.ids.borrow().iter() {
-            let _ = Command::new(MYSHIM).arg("--root").arg(self.root()).args(["delete", "--force", id]).stderr(Stdio::null()).status();
+            let _ = Command::new(MYSHIM)
+                .arg("--root")
+                .arg(self.root())
+                .args(["delete", "--force", id])
+                .stderr(Stdio::null())
+                .status();
         }
     }
 }
@@ -220,7 +265,11 @@ impl Bundle {
 /// `myshim run` of a bundle, returning (exit code, stdout, stderr).
 pub fn run_output(env: &Env, bundle: &Bundle, id: &str) -> (i32, String, String) {
     let out = env.run(&["run", "-b", bundle.arg(), id]);
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Runs a container whose args are `sh -c script` and returns its stdout,
