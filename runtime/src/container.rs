@@ -108,11 +108,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         bundle: bundle.clone(),
         rootfs: rootfs.clone(),
         created: state::now_rfc3339(),
-        owner: nix::unistd::User::from_uid(nix::unistd::geteuid())
-            .ok()
-            .flatten()
-            .map(|u| u.name)
-            .unwrap_or_default(),
+        owner: state::user_name(nix::unistd::geteuid().as_raw()),
         config: spec.clone(),
     };
 

@@ -227,6 +227,20 @@ pub fn list(root: &Path) -> Result<Vec<(String, Saved)>> {
     Ok(out)
 }
 
+/// The name of `uid` from /etc/passwd (read directly: the binary is static
+/// and glibc's NSS does not work there), or the number.
+pub fn user_name(uid: u32) -> String {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .find_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?;
+            (fields.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_string())
+        })
+        .unwrap_or_else(|| uid.to_string())
+}
+
 /// Now as RFC 3339 with nanoseconds, UTC, as runc writes `created`.
 pub fn now_rfc3339() -> String {
     let now = std::time::SystemTime::now()
@@ -283,6 +297,12 @@ mod tests {
         assert!(process_state(me, t).is_some());
         assert!(process_state(me, t + 1).is_none());
         assert!(process_state(-1, 0).is_none());
+    }
+
+    #[test]
+    fn root_is_named() {
+        assert_eq!(user_name(0), "root");
+        assert_eq!(user_name(4_000_000_000), "4000000000");
     }
 
     #[test]
