@@ -246,11 +246,12 @@ impl RootfsPlan<'_> {
             .join(",")
     }
 
-    /// cgroup2 where the host is unified; on v1 a tmpfs holding a read-only
-    /// bind of each hierarchy, like runc without a cgroup namespace.
+    /// cgroup2 where the host is unified; on v1 (and hybrid) a recursive bind
+    /// of the host's /sys/fs/cgroup made read-only as a whole. The container
+    /// lives in the caller's cgroup until cgroups are managed, so this is the
+    /// same view runc gives, in two syscalls instead of two per hierarchy.
     fn mount_cgroup(&self, root: &OwnedFd, dest: &Path, opts: &MountOptions) -> Result<()> {
         let target = ensure_in_root(root, dest, Leaf::Dir)?;
-        let flags = opts.flags & !MsFlags::MS_RDONLY;
         if crate::cgroups::is_unified_host() {
             return mount_at(
                 Some("cgroup2"),
@@ -261,50 +262,16 @@ impl RootfsPlan<'_> {
                 &|| "mounting cgroup2".into(),
             );
         }
-        mount_at(
-            Some("tmpfs"),
-            &fd_path(&target),
-            Some("tmpfs"),
-            flags,
-            Some("mode=755"),
-            &|| "mounting tmpfs for cgroup v1".into(),
-        )?;
-        for hierarchy in crate::cgroups::v1_hierarchies()? {
-            let name = hierarchy.file_name().context("cgroup hierarchy name")?;
-            let sub = dest.join(name);
-            let sub_fd = ensure_in_root(root, &sub, Leaf::Dir)?;
-            let src = hierarchy.to_str().context("cgroup path")?;
-            mount_at(
-                Some(src),
-                &fd_path(&sub_fd),
-                None,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                None,
-                &|| format!("binding {src}"),
-            )?;
-            let mounted = open_in_root(root, &sub, libc::O_PATH)?;
-            let ro = MsFlags::MS_BIND
-                | MsFlags::MS_REMOUNT
-                | MsFlags::MS_RDONLY
-                | MsFlags::MS_NOSUID
-                | MsFlags::MS_NODEV
-                | MsFlags::MS_NOEXEC;
-            mount_at(None, &fd_path(&mounted), None, ro, None, &|| {
-                format!("remounting {src} read-only")
-            })?;
-        }
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
+        mount_at(Some("/sys/fs/cgroup"), &fd_path(&target), None, flags, None, &|| {
+            "binding the host's /sys/fs/cgroup".into()
+        })?;
+        let mounted = open_in_root(root, dest, libc::O_PATH)?;
+        let mut attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
         if opts.flags.contains(MsFlags::MS_RDONLY) {
-            let mounted = open_in_root(root, dest, libc::O_PATH)?;
-            mount_at(
-                None,
-                &fd_path(&mounted),
-                None,
-                flags | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
-                Some("mode=755"),
-                &|| "remounting cgroup tmpfs read-only".into(),
-            )?;
+            attrs |= MOUNT_ATTR_RDONLY;
         }
-        Ok(())
+        set_attr_recursive(&mounted, attrs).context("making the cgroup mounts read-only")
     }
 
     fn create_devices(&self, root: &OwnedFd) -> Result<()> {
@@ -380,6 +347,45 @@ impl RootfsPlan<'_> {
         .with_context(|| format!("chown {}", d.path))?;
         Ok(())
     }
+}
+
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_NOSUID: u64 = 0x2;
+const MOUNT_ATTR_NODEV: u64 = 0x4;
+const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+
+/// mount_setattr(AT_RECURSIVE): sets `attrs` on a mount and everything under it.
+fn set_attr_recursive(fd: &OwnedFd, attrs: u64) -> Result<()> {
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let attr = MountAttr {
+        attr_set: attrs,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let empty = c"";
+    let flags = libc::AT_EMPTY_PATH | libc::AT_RECURSIVE;
+    // SAFETY: attr and the empty path outlive the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            empty.as_ptr(),
+            flags,
+            &attr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error()).context("mount_setattr");
+    }
+    Ok(())
 }
 
 /// Flags the kernel locks on a mount and that a bind remount must keep.
