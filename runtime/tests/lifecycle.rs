@@ -364,3 +364,59 @@ fn version_and_json_log() {
         "{text}"
     );
 }
+
+/// Reads from `f` until `needle` has appeared (bounded), returning all read.
+fn read_until(f: &mut std::fs::File, needle: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut seen = String::new();
+    let mut buf = [0u8; 1024];
+    while !seen.contains(needle) {
+        assert!(std::time::Instant::now() < deadline, "never saw {needle:?} in {seen:?}");
+        match std::io::Read::read(f, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    seen
+}
+
+#[test]
+fn run_with_terminal_follows_window_size_changes() {
+    if !is_root() {
+        return;
+    }
+    use std::os::fd::{AsRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    let env = Env::new();
+    let mut b = env.bundle("winch", &["sh", "-c", "read a; stty size; read b; stty size"]);
+    b.edit(|c| c["process"]["terminal"] = json!(true));
+    let size = |rows, cols| nix::pty::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    let pty = nix::pty::openpty(Some(&size(20, 70)), None).unwrap();
+    let slave: OwnedFd = pty.slave;
+    let mut cmd = env.cmd(&["run", "-b", b.arg(), "winch"]);
+    cmd.stdin(slave.try_clone().unwrap()).stdout(slave.try_clone().unwrap()).stderr(slave.try_clone().unwrap());
+    // SAFETY: setsid and TIOCSCTTY between fork and exec are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    drop(slave);
+    let mut master = std::fs::File::from(pty.master);
+    env.wait_status("winch", "running");
+    use std::io::Write;
+    master.write_all(b"x\r").unwrap();
+    read_until(&mut master, "20 70");
+    // The kernel sends SIGWINCH to myshim, which resizes the container's pty.
+    let ws = size(40, 120);
+    // SAFETY: TIOCSWINSZ reads a winsize we own.
+    assert_eq!(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) }, 0);
+    master.write_all(b"y\r").unwrap();
+    read_until(&mut master, "40 120");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    env.assert_gone("winch", &b);
+}
