@@ -137,10 +137,8 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
             }
             Msg::Console => {
                 let master = fd.context("pty message without an fd")?;
-                match &opts.console_socket {
-                    Some(path) if !opts.keep_console => crate::terminal::send_to_console_socket(path, &master)?,
-                    _ => console = Some(master),
-                }
+                let socket = opts.console_socket.as_deref().filter(|_| !opts.keep_console);
+                console = crate::terminal::route_pty(master, socket)?;
             }
             Msg::Ready => break,
             other => bail!("container init sent {other:?} during setup"),

@@ -75,10 +75,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         match msg {
             Msg::Console => {
                 let master = fd.context("pty message without an fd")?;
-                match &opts.console_socket {
-                    Some(path) => crate::terminal::send_to_console_socket(path, &master)?,
-                    None => console = Some(master),
-                }
+                console = crate::terminal::route_pty(master, opts.console_socket.as_deref())?;
             }
             Msg::Ready => break,
             other => bail!("exec: unexpected {other:?}"),

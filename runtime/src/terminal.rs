@@ -48,6 +48,15 @@ pub fn send_to_console_socket(path: &Path, master: &OwnedFd) -> Result<()> {
     Ok(())
 }
 
+/// Where a pty master goes: over the console socket when there is one
+/// (nothing is kept), else back to the caller.
+pub fn route_pty(master: OwnedFd, console_socket: Option<&Path>) -> Result<Option<OwnedFd>> {
+    match console_socket {
+        Some(path) => send_to_console_socket(path, &master).map(|_| None),
+        None => Ok(Some(master)),
+    }
+}
+
 /// The caller's terminal in raw mode while the container owns it.
 struct RawMode {
     saved: Option<nix::sys::termios::Termios>,

@@ -365,21 +365,6 @@ fn version_and_json_log() {
     );
 }
 
-/// Reads from `f` until `needle` has appeared (bounded), returning all read.
-fn read_until(f: &mut std::fs::File, needle: &str) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let mut seen = String::new();
-    let mut buf = [0u8; 1024];
-    while !seen.contains(needle) {
-        assert!(std::time::Instant::now() < deadline, "never saw {needle:?} in {seen:?}");
-        match std::io::Read::read(f, &mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
-        }
-    }
-    seen
-}
-
 #[test]
 fn run_with_terminal_follows_window_size_changes() {
     if !is_root() {
@@ -390,11 +375,18 @@ fn run_with_terminal_follows_window_size_changes() {
     let env = Env::new();
     let mut b = env.bundle("winch", &["sh", "-c", "read a; stty size; read b; stty size"]);
     b.edit(|c| c["process"]["terminal"] = json!(true));
-    let size = |rows, cols| nix::pty::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    let size = |rows, cols| nix::pty::Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     let pty = nix::pty::openpty(Some(&size(20, 70)), None).unwrap();
     let slave: OwnedFd = pty.slave;
     let mut cmd = env.cmd(&["run", "-b", b.arg(), "winch"]);
-    cmd.stdin(slave.try_clone().unwrap()).stdout(slave.try_clone().unwrap()).stderr(slave.try_clone().unwrap());
+    cmd.stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave.try_clone().unwrap());
     // SAFETY: setsid and TIOCSCTTY between fork and exec are async-signal-safe.
     unsafe {
         cmd.pre_exec(|| {

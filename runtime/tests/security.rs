@@ -7,22 +7,7 @@ mod common;
 use common::*;
 use serde_json::json;
 use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
 use std::time::Duration;
-
-/// A file left open without O_CLOEXEC at fd 7 in myshim, as a careless caller would.
-fn with_leaked_fd(cmd: &mut std::process::Command, file: &std::fs::File) {
-    let fd = file.as_raw_fd();
-    // SAFETY: dup2 between fork and exec is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::dup2(fd, 7) < 0 || libc::fcntl(7, libc::F_SETFD, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}
 
 #[test]
 fn no_host_fd_reaches_the_container() {
@@ -33,7 +18,8 @@ fn no_host_fd_reaches_the_container() {
     let b = env.bundle("fds", &["sh", "-c", "ls /proc/self/fd | sort -n | tr '\\n' ' '"]);
     let secret = std::fs::File::open("/etc/hostname").unwrap();
     let mut cmd = env.cmd(&["run", "-b", b.arg(), "fds"]);
-    with_leaked_fd(&mut cmd, &secret);
+    // Left open without O_CLOEXEC at fd 7, as a careless caller would.
+    dup_into(&mut cmd, secret.as_raw_fd(), 7);
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // 0-2 are stdio; 3 is ls's own directory fd.
@@ -56,16 +42,7 @@ fn preserve_fds_passes_exactly_those() {
     let file = std::fs::File::open(&dir).unwrap();
     let fd = file.as_raw_fd();
     let mut cmd = env.cmd(&["run", "--preserve-fds", "1", "-b", b.arg(), "pfd"]);
-    // SAFETY: dup2 between fork and exec is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            // dup2 onto itself would keep O_CLOEXEC: clear it explicitly.
-            if libc::dup2(fd, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    dup_into(&mut cmd, fd, 3);
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "preserved\n0 1 2 3 4 ");
@@ -194,16 +171,8 @@ fn console_socket_receives_the_pty_master() {
     ]);
     let mut master = receiver.join().unwrap();
     env.ok(&["start", "cs"]);
-    let mut out = Vec::new();
-    let mut buf = [0u8; 256];
-    loop {
-        match std::io::Read::read(&mut master, &mut buf) {
-            Ok(0) | Err(_) => break, // EIO once the container side closes
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-        }
-    }
-    let text = String::from_utf8_lossy(&out);
-    assert!(text.contains("on-the-pty") && text.contains("/dev/"), "{text}");
+    let text = read_until(&mut master, "/dev/");
+    assert!(text.contains("on-the-pty"), "{text}");
     env.wait_status("cs", "stopped");
     env.ok(&["delete", "cs"]);
     env.assert_gone("cs", &b);

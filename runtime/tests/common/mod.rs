@@ -282,3 +282,33 @@ pub fn sh_in(env: &Env, name: &str, script: &str, edit: impl FnOnce(&mut Value))
     env.assert_gone(name, &b);
     stdout
 }
+
+/// Reads from `f` until `needle` has appeared (bounded), returning all read.
+pub fn read_until(f: &mut std::fs::File, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = String::new();
+    let mut buf = [0u8; 1024];
+    while !seen.contains(needle) {
+        assert!(Instant::now() < deadline, "never saw {needle:?} in {seen:?}");
+        match std::io::Read::read(f, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    seen
+}
+
+/// Makes `fd` appear as `target` in the command's process, without
+/// close-on-exec (dup2 onto itself would keep the flag: clear it explicitly).
+pub fn dup_into(cmd: &mut Command, fd: std::os::fd::RawFd, target: std::os::fd::RawFd) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: dup2 and fcntl between fork and exec are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(fd, target) < 0 || libc::fcntl(target, libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
