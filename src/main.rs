@@ -1,10 +1,15 @@
-//! containerd-shim-myshim-v2: containerd's shim v2 protocol over the myshim
-//! runtime. The Task service is not written yet; until it is, the binary
-//! refuses to run rather than pretend.
+//! containerd-shim-myshim-v2: containerd's shim v2 protocol (task API v2,
+//! which containerd 2.x bridges) over the myshim runtime, run in process.
+
+mod io;
+mod service;
+mod spawner;
 
 fn main() {
-    eprintln!(
-        "containerd-shim-myshim-v2: the shim's Task service is not implemented yet; use the `myshim` runtime command"
-    );
-    std::process::exit(1);
+    // First, while this process has one thread: see spawner.rs.
+    if let Err(e) = spawner::fork_if_serving() {
+        eprintln!("containerd-shim-myshim-v2: {e:#}");
+        std::process::exit(1);
+    }
+    containerd_shim::run::<service::Service>("io.containerd.myshim.v2", None);
 }

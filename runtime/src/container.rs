@@ -20,6 +20,9 @@ pub struct CreateOptions {
     pub preserve_fds: u32,
     /// `run` in the foreground keeps the pty master instead of sending it.
     pub keep_console: bool,
+    /// Make the init a child of our parent (CLONE_PARENT): a shim's fork
+    /// helper uses it so that the shim itself reaps the container.
+    pub clone_parent: bool,
 }
 
 /// A container whose init waits for `start`.
@@ -80,7 +83,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     // 3. The init, in its new namespaces.
     let (parent_end, child_end) = sync::pair()?;
     let child = with_pid_namespace(plan.pid_join(), || {
-        namespaces::clone_with(plan.clone3_flags(), || {
+        namespaces::clone_with(plan.clone3_flags() | parent_flag(opts.clone_parent), || {
             // SAFETY: closing the child's copies of the parent's sync end (so
             // the init sees EOF if the parent dies) and of the state lock.
             unsafe {
@@ -160,6 +163,14 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         pidfd: child.pidfd,
         console,
     })
+}
+
+pub(crate) fn parent_flag(clone_parent: bool) -> u64 {
+    if clone_parent {
+        libc::CLONE_PARENT as u64
+    } else {
+        0
+    }
 }
 
 fn check_namespaces(spec: &Spec) -> Result<()> {

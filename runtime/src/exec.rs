@@ -16,6 +16,16 @@ pub struct ExecOptions {
     pub pid_file: Option<PathBuf>,
     pub detach: bool,
     pub preserve_fds: u32,
+    /// See `CreateOptions::clone_parent`.
+    pub clone_parent: bool,
+}
+
+/// An exec'd process that is running.
+pub struct Spawned {
+    pub pid: i32,
+    pub pidfd: std::os::fd::OwnedFd,
+    /// The pty master, when there is no console socket to send it to.
+    pub console: Option<std::os::fd::OwnedFd>,
 }
 
 /// The container's own process, for `exec` to start from (runc does the same).
@@ -26,6 +36,15 @@ pub fn base_process(root: &Path, id: &str) -> Result<Process> {
 
 /// Runs the process; returns its exit code, or 0 at once when detached.
 pub fn exec(opts: &ExecOptions) -> Result<i32> {
+    let spawned = spawn(opts)?;
+    if opts.detach {
+        return Ok(0);
+    }
+    crate::terminal::foreground(spawned.pid, &spawned.pidfd, spawned.console)
+}
+
+/// Starts the process in the container and returns once it runs.
+pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
     let process = &opts.process;
     process.validate()?;
     if process.terminal && opts.detach && opts.console_socket.is_none() {
@@ -54,7 +73,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     if let Some(j) = pid_join {
         j.enter()?;
     }
-    let child = crate::namespaces::clone_with(0, || {
+    let child = crate::namespaces::clone_with(crate::container::parent_flag(opts.clone_parent), || {
         // SAFETY: the child's copy of the parent's end.
         unsafe { libc::close(parent_end.raw()) };
         let err = match exec_child(process, &joins, &child_end, opts.preserve_fds, in_userns) {
@@ -84,10 +103,11 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     if let Some(pid_file) = &opts.pid_file {
         crate::container::write_pid_file(pid_file, child.pid)?;
     }
-    if opts.detach {
-        return Ok(0);
-    }
-    crate::terminal::foreground(child.pid, &child.pidfd, console)
+    Ok(Spawned {
+        pid: child.pid,
+        pidfd: child.pidfd,
+        console,
+    })
 }
 
 fn exec_child(

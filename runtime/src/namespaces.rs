@@ -216,7 +216,13 @@ pub fn clone_with(flags: u64, child: impl FnOnce() -> i32) -> Result<Child> {
     let args = CloneArgs {
         flags: flags | libc::CLONE_PIDFD as u64,
         pidfd: &mut pidfd as *mut i32 as u64,
-        exit_signal: libc::SIGCHLD as u64,
+        // With CLONE_PARENT the kernel takes our own exit signal (and
+        // insists on 0 here); otherwise our parent-to-be gets SIGCHLD.
+        exit_signal: if flags & libc::CLONE_PARENT as u64 != 0 {
+            0
+        } else {
+            libc::SIGCHLD as u64
+        },
         ..Default::default()
     };
     // SAFETY: clone3 without a new stack behaves like fork: the child gets a

@@ -229,6 +229,7 @@ fn create_options(root: &std::path::Path, args: CreateArgs, keep_console: bool) 
         no_pivot: args.no_pivot,
         preserve_fds: args.preserve_fds,
         keep_console,
+        clone_parent: false,
     }
 }
 
@@ -397,5 +398,6 @@ fn exec_in(root: &std::path::Path, args: ExecArgs) -> Result<i32> {
         pid_file: args.pid_file,
         detach: args.detach,
         preserve_fds: args.preserve_fds,
+        clone_parent: false,
     })
 }

@@ -1,0 +1,252 @@
+//! The fork helper. The shim serves ttrpc from several threads, and forking
+//! a multi-threaded process and running ordinary Rust code in the child can
+//! deadlock. So before any thread exists the shim forks this helper, which
+//! stays single-threaded and runs the runtime's create and exec in process
+//! (no runtime binary is executed). It clones with CLONE_PARENT, so the
+//! containers are the shim's own children and its reaper sees their exits.
+
+use anyhow::{bail, Context, Result};
+use myshim_runtime::{container, exec, spec::Process};
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
+};
+use serde::{Deserialize, Serialize};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+
+#[derive(Serialize, Deserialize)]
+enum Request {
+    Create {
+        root: PathBuf,
+        id: String,
+        bundle: PathBuf,
+    },
+    Exec {
+        root: PathBuf,
+        id: String,
+        process: Box<Process>,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+enum Reply {
+    Ok { pid: i32 },
+    Err(String),
+}
+
+/// A process the helper started: the pid, a pidfd, and its pty master.
+pub struct Spawned {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+    pub console: Option<OwnedFd>,
+}
+
+static HELPER: OnceLock<Mutex<OwnedFd>> = OnceLock::new();
+
+/// Forks the helper when this invocation is the serving shim (it has
+/// `-socket`); `start` and `delete` invocations need none. Call first in main.
+pub fn fork_if_serving() -> Result<()> {
+    if !std::env::args().any(|a| a == "-socket" || a == "--socket") {
+        return Ok(());
+    }
+    let (shim_end, helper_end) =
+        socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).context("socketpair")?;
+    // SAFETY: nothing but this thread exists yet.
+    match unsafe { nix::unistd::fork() }.context("forking the spawn helper")? {
+        nix::unistd::ForkResult::Child => {
+            drop(shim_end);
+            // SAFETY: plain prctl; the helper must not outlive the shim.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+            serve(helper_end);
+            // SAFETY: leave without running the shim's destructors.
+            unsafe { libc::_exit(0) }
+        }
+        nix::unistd::ForkResult::Parent { .. } => {
+            drop(helper_end);
+            let _ = HELPER.set(Mutex::new(shim_end));
+            Ok(())
+        }
+    }
+}
+
+/// Creates a container whose stdio are `stdio` (stdin, stdout, stderr).
+pub fn create(root: PathBuf, id: &str, bundle: PathBuf, stdio: [RawFd; 3]) -> Result<Spawned> {
+    call(
+        &Request::Create {
+            root,
+            id: id.into(),
+            bundle,
+        },
+        stdio,
+    )
+}
+
+/// Starts `process` in container `id`.
+pub fn exec(root: PathBuf, id: &str, process: Process, stdio: [RawFd; 3]) -> Result<Spawned> {
+    call(
+        &Request::Exec {
+            root,
+            id: id.into(),
+            process: Box::new(process),
+        },
+        stdio,
+    )
+}
+
+fn call(request: &Request, stdio: [RawFd; 3]) -> Result<Spawned> {
+    let helper = HELPER.get().context("the spawn helper is not running")?;
+    let helper = helper.lock().unwrap_or_else(|e| e.into_inner());
+    send(helper.as_raw_fd(), &serde_json::to_vec(request)?, &stdio)?;
+    let (bytes, mut fds) = recv(helper.as_raw_fd())?;
+    match serde_json::from_slice::<Reply>(&bytes).context("reply from the spawn helper")? {
+        Reply::Err(e) => bail!("{e}"),
+        Reply::Ok { pid } => {
+            if fds.is_empty() {
+                bail!("the spawn helper sent no pidfd");
+            }
+            let pidfd = fds.remove(0);
+            Ok(Spawned {
+                pid,
+                pidfd,
+                console: fds.pop(),
+            })
+        }
+    }
+}
+
+fn serve(channel: OwnedFd) {
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .ok();
+    // The shim's stdout is the pipe on which `start` waits for EOF: let go of it.
+    reset_stdio(null.as_ref());
+    loop {
+        let Ok((bytes, fds)) = recv(channel.as_raw_fd()) else {
+            return; // the shim is gone
+        };
+        let result = serde_json::from_slice::<Request>(&bytes)
+            .context("request to the spawn helper")
+            .and_then(|request| with_stdio(&fds, || run(request)));
+        reset_stdio(null.as_ref());
+        drop(fds);
+        let sent = match result {
+            Ok(spawned) => {
+                let mut out = vec![spawned.pidfd.as_raw_fd()];
+                out.extend(spawned.console.as_ref().map(|c| c.as_raw_fd()));
+                let reply = serde_json::to_vec(&Reply::Ok { pid: spawned.pid }).unwrap_or_default();
+                send(channel.as_raw_fd(), &reply, &out)
+            }
+            Err(e) => {
+                let reply = serde_json::to_vec(&Reply::Err(format!("{e:#}"))).unwrap_or_default();
+                send(channel.as_raw_fd(), &reply, &[])
+            }
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
+}
+
+fn reset_stdio(null: Option<&std::fs::File>) {
+    if let Some(null) = null {
+        for target in 0..3 {
+            // SAFETY: dup2 of an fd we own onto our own stdio.
+            unsafe { libc::dup2(null.as_raw_fd(), target) };
+        }
+    }
+}
+
+/// Runs `f` with the three fds as this process's stdio, which the
+/// container's process inherits.
+fn with_stdio<T>(fds: &[OwnedFd], f: impl FnOnce() -> Result<T>) -> Result<T> {
+    if fds.len() != 3 {
+        bail!("expected 3 stdio fds, got {}", fds.len());
+    }
+    for (target, fd) in fds.iter().enumerate() {
+        // SAFETY: dup2 of fds we own onto our stdio; the helper is single-threaded.
+        if unsafe { libc::dup2(fd.as_raw_fd(), target as RawFd) } < 0 {
+            return Err(std::io::Error::last_os_error()).context("dup2 of the container's stdio");
+        }
+    }
+    f()
+}
+
+fn run(request: Request) -> Result<Spawned> {
+    match request {
+        Request::Create { root, id, bundle } => {
+            let created = container::create(&container::CreateOptions {
+                root,
+                id,
+                bundle,
+                console_socket: None,
+                pid_file: None,
+                no_pivot: false,
+                preserve_fds: 0,
+                keep_console: true,
+                clone_parent: true,
+            })?;
+            Ok(Spawned {
+                pid: created.pid,
+                pidfd: created.pidfd,
+                console: created.console,
+            })
+        }
+        Request::Exec { root, id, process } => {
+            let spawned = exec::spawn(&exec::ExecOptions {
+                root,
+                id,
+                process: *process,
+                console_socket: None,
+                pid_file: None,
+                detach: true,
+                preserve_fds: 0,
+                clone_parent: true,
+            })?;
+            Ok(Spawned {
+                pid: spawned.pid,
+                pidfd: spawned.pidfd,
+                console: spawned.console,
+            })
+        }
+    }
+}
+
+fn send(fd: RawFd, bytes: &[u8], fds: &[RawFd]) -> Result<()> {
+    let cmsg: Vec<ControlMessage> = if fds.is_empty() {
+        vec![]
+    } else {
+        vec![ControlMessage::ScmRights(fds)]
+    };
+    sendmsg::<()>(fd, &[IoSlice::new(bytes)], &cmsg, MsgFlags::empty(), None).context("sendmsg to the spawn helper")?;
+    Ok(())
+}
+
+fn recv(fd: RawFd) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut space = nix::cmsg_space!([RawFd; 3]);
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let msg = loop {
+        match recvmsg::<()>(fd, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => break other.context("recvmsg from the spawn helper")?,
+        }
+    };
+    if msg.bytes == 0 {
+        bail!("the other side closed");
+    }
+    let mut fds = vec![];
+    for c in msg.cmsgs().context("control messages")? {
+        if let ControlMessageOwned::ScmRights(list) = c {
+            // SAFETY: the kernel just installed these fds for us.
+            fds.extend(list.into_iter().map(|f| unsafe { OwnedFd::from_raw_fd(f) }));
+        }
+    }
+    let len = msg.bytes;
+    drop(iov);
+    buf.truncate(len);
+    Ok((buf, fds))
+}
