@@ -4,6 +4,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 contrib/install-deps.sh
+contrib/fetch-containerd.sh  # containerd 1.7 and 2.x beside the installed 1.6
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -q -- -D warnings
 cargo test --workspace

@@ -1,0 +1,436 @@
+//! The shim with a real containerd (each version found: Debian's installed
+//! one, and 1.7 / 2.x unpacked by contrib/fetch-containerd.sh), driven by ctr
+//! against an image built offline. Each test starts its own containerd in a
+//! temp dir and removes everything it made, pass or fail.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const SHIM: &str = env!("CARGO_BIN_EXE_containerd-shim-myshim-v2");
+const RUNTIME: &str = "io.containerd.myshim.v2";
+const IMAGE: &str = "docker.io/library/busybox:myshim";
+
+fn is_root() -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    if !root {
+        eprintln!("skipped: shim tests need root");
+    }
+    root
+}
+
+/// containerd builds to test against: (name, containerd, ctr).
+fn versions() -> Vec<(String, PathBuf, PathBuf)> {
+    let mut out = vec![];
+    if Path::new("/usr/bin/containerd").exists() {
+        out.push((
+            "installed".to_string(),
+            "/usr/bin/containerd".into(),
+            "/usr/bin/ctr".into(),
+        ));
+    }
+    for suite in ["trixie", "sid"] {
+        let base = Path::new("/var/cache/myshim/containerd").join(suite).join("usr/bin");
+        if base.join("containerd").exists() {
+            out.push((suite.to_string(), base.join("containerd"), base.join("ctr")));
+        }
+    }
+    assert!(!out.is_empty(), "no containerd found: run contrib/install-deps.sh");
+    out
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+struct Containerd {
+    dir: tempfile::TempDir,
+    daemon: Child,
+    ctr: PathBuf,
+    namespace: String,
+}
+
+impl Containerd {
+    fn start(containerd: &Path, ctr: &Path) -> Containerd {
+        let dir = tempfile::Builder::new().prefix("myshim-ctd").tempdir().unwrap();
+        let d = dir.path();
+        let config = format!(
+            "version = 2\nroot = \"{r}/root\"\nstate = \"{r}/state\"\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+             [grpc]\n  address = \"{r}/c.sock\"\n[ttrpc]\n  address = \"{r}/c.sock.ttrpc\"\n",
+            r = d.display()
+        );
+        std::fs::write(d.join("config.toml"), config).unwrap();
+        let shim_dir = Path::new(SHIM).parent().unwrap();
+        let path = format!("{}:{}", shim_dir.display(), std::env::var("PATH").unwrap_or_default());
+        let log = std::fs::File::create(d.join("containerd.log")).unwrap();
+        let daemon = Command::new(containerd)
+            .arg("--config")
+            .arg(d.join("config.toml"))
+            .env("PATH", path)
+            .current_dir(d)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let namespace = format!(
+            "myshimtest{}",
+            d.file_name().unwrap().to_string_lossy().replace(['.', '-'], "")
+        );
+        let c = Containerd {
+            dir,
+            daemon,
+            ctr: ctr.to_path_buf(),
+            namespace,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !c.ctr(&["version"]).status.success() {
+            assert!(Instant::now() < deadline, "containerd did not come up: {}", c.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        c.import_image();
+        c
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("containerd.log")).unwrap_or_default()
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.ctr);
+        c.arg("-a")
+            .arg(self.dir.path().join("c.sock"))
+            .arg("-n")
+            .arg(&self.namespace)
+            .args(args);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    fn ctr(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.ctr(args);
+        assert!(
+            out.status.success(),
+            "ctr {args:?}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn import_image(&self) {
+        let rootfs = self.dir.path().join("image");
+        let tar = self.dir.path().join("image.tar");
+        let status = Command::new(repo().join("contrib/make-bundle.sh"))
+            .arg(&rootfs)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let status = Command::new(repo().join("contrib/make-image.sh"))
+            .arg(rootfs.join("rootfs"))
+            .arg(IMAGE)
+            .arg(&tar)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.ok(&["images", "import", tar.to_str().unwrap()]);
+    }
+
+    fn rootfs_dir(&self) -> String {
+        self.dir.path().join("image/rootfs").display().to_string()
+    }
+
+    /// Waits (bounded) until `ctr task ls` shows `id` with `status`.
+    fn wait_task(&self, id: &str, status: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ls = self.ok(&["task", "ls"]);
+            if ls.lines().any(|l| l.starts_with(id) && l.contains(status)) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{id} never {status}: {ls}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Shim processes serving this containerd.
+    fn shims(&self) -> Vec<i32> {
+        let sock = self.dir.path().join("c.sock").display().to_string();
+        pids_with_cmdline(|c| c.contains("containerd-shim-myshim-v2") && c.contains(&sock))
+    }
+}
+
+fn pids_with_cmdline(pred: impl Fn(&str) -> bool) -> Vec<i32> {
+    let mut out = vec![];
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if state
+            .rsplit(')')
+            .next()
+            .is_some_and(|r| r.trim_start().starts_with('Z'))
+        {
+            continue;
+        }
+        if pred(&String::from_utf8_lossy(&cmdline).replace('\0', " ")) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        // Tasks first, so that their shims clean up; then containerd and
+        // whatever shim is left (ours only: they carry our socket path).
+        if let Ok(ls) = String::from_utf8(self.ctr(&["task", "ls", "-q"]).stdout) {
+            for id in ls.lines() {
+                let _ = self.ctr(&["task", "kill", "-s", "KILL", id]);
+                std::thread::sleep(Duration::from_millis(100));
+                let _ = self.ctr(&["task", "delete", "-f", id]);
+            }
+        }
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+        for pid in self.shims() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        let dir = self.dir.path().display().to_string();
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut targets: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| m.starts_with(&dir))
+            .collect();
+        targets.sort_by_key(|t| std::cmp::Reverse(t.len()));
+        for t in targets {
+            let _ = nix::mount::umount2(t, nix::mount::MntFlags::MNT_DETACH);
+        }
+        let _ = std::fs::remove_dir_all(Path::new("/run/containerd/myshim").join(&self.namespace));
+    }
+}
+
+/// Nothing of the test's containers is left: no mount under the temp dir,
+/// no runtime state, no shim.
+fn assert_clean(c: &Containerd) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !c.shims().is_empty() {
+        assert!(Instant::now() < deadline, "shims left running: {:?}", c.shims());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let dir = c.dir.path().display().to_string();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.lines().any(|l| l.contains(&format!("{dir}/"))),
+        "mounts left under {dir}"
+    );
+    let state = Path::new("/run/containerd/myshim").join(&c.namespace);
+    let left: Vec<_> = std::fs::read_dir(&state)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "runtime state left: {left:?}");
+}
+
+#[test]
+fn ctr_run_rm_with_image_and_rootfs_dir() {
+    if !is_root() {
+        return;
+    }
+    for (name, containerd, ctr) in versions() {
+        let c = Containerd::start(&containerd, &ctr);
+        let out = c.ctr(&[
+            "run",
+            "--rm",
+            "--runtime",
+            RUNTIME,
+            IMAGE,
+            "img",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 42",
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(42),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n", "{name}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("err"), "{name}");
+        let rootfs = c.rootfs_dir();
+        let out = c.ctr(&[
+            "run",
+            "--rm",
+            "--runtime",
+            RUNTIME,
+            "--rootfs",
+            &rootfs,
+            "dir",
+            "sh",
+            "-c",
+            "echo from dir",
+        ]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "from dir\n",
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_clean(&c);
+    }
+}
+
+#[test]
+fn detached_task_ls_ps_exec_kill_delete() {
+    if !is_root() {
+        return;
+    }
+    for (name, containerd, ctr) in versions() {
+        let c = Containerd::start(&containerd, &ctr);
+        c.ok(&["run", "-d", "--runtime", RUNTIME, IMAGE, "d1", "sleep", "1000"]);
+        c.wait_task("d1", "RUNNING");
+        let ps = c.ok(&["task", "ps", "d1"]);
+        assert_eq!(ps.lines().count(), 2, "{name}: {ps}");
+        let out = c.ctr(&[
+            "task",
+            "exec",
+            "--exec-id",
+            "e1",
+            "d1",
+            "sh",
+            "-c",
+            "echo in exec; exit 3",
+        ]);
+        assert_eq!(out.status.code(), Some(3), "{name}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "in exec\n");
+        // stdin reaches the exec'd process and EOF arrives (CloseIO).
+        let mut child = c
+            .cmd(&[
+                "task",
+                "exec",
+                "--exec-id",
+                "e2",
+                "d1",
+                "sh",
+                "-c",
+                "read x; echo got $x; cat",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(b"hello\nrest\n").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "got hello\nrest\n", "{name}");
+        // A reused exec id is refused.
+        let mut hold = c
+            .cmd(&["task", "exec", "--exec-id", "e3", "d1", "sleep", "100"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        let dup = c.ctr(&["task", "exec", "--exec-id", "e3", "d1", "true"]);
+        assert!(!dup.status.success());
+        assert!(
+            String::from_utf8_lossy(&dup.stderr).contains("already exists"),
+            "{name}: {}",
+            String::from_utf8_lossy(&dup.stderr)
+        );
+        c.ok(&["task", "kill", "-s", "KILL", "d1"]);
+        c.wait_task("d1", "STOPPED");
+        let _ = hold.kill();
+        let _ = hold.wait();
+        c.ok(&["task", "delete", "d1"]);
+        let gone = c.ctr(&["task", "kill", "d1"]);
+        assert!(!gone.status.success());
+        c.ok(&["container", "rm", "d1"]);
+        assert_clean(&c);
+    }
+}
+
+#[test]
+fn exit_by_signal_is_137_and_events_come_in_order() {
+    if !is_root() {
+        return;
+    }
+    for (name, containerd, ctr) in versions() {
+        let c = Containerd::start(&containerd, &ctr);
+        let mut events = c.cmd(&["events"]).stdout(Stdio::piped()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let run = c
+            .cmd(&["run", "--rm", "--runtime", RUNTIME, IMAGE, "ev", "sleep", "1000"])
+            .spawn()
+            .unwrap();
+        c.wait_task("ev", "RUNNING");
+        let out = c.ctr(&["task", "exec", "--exec-id", "x1", "ev", "true"]);
+        assert!(out.status.success(), "{name}");
+        c.ok(&["task", "kill", "-s", "KILL", "ev"]);
+        let out = run.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(137), "{name}");
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = events.kill();
+        let text = String::from_utf8_lossy(&events.wait_with_output().unwrap().stdout).into_owned();
+        let topics: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains(&c.namespace))
+            .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")))
+            .collect();
+        let expected = [
+            "/tasks/create",
+            "/tasks/start",
+            "/tasks/exec-added",
+            "/tasks/exec-started",
+            "/tasks/exit",
+            "/tasks/exit",
+            "/tasks/delete",
+        ];
+        assert_eq!(topics, expected, "{name}: {text}");
+        assert_clean(&c);
+    }
+}
+
+#[test]
+fn terminal_run() {
+    if !is_root() {
+        return;
+    }
+    for (name, containerd, ctr) in versions() {
+        let c = Containerd::start(&containerd, &ctr);
+        let inner = format!(
+            "stty rows 21 cols 77; {} -a {} -n {} run -t --rm --runtime {RUNTIME} {IMAGE} tty sh -c 'sleep 0.5; tty; stty size; exit 5'",
+            c.ctr.display(),
+            c.dir.path().join("c.sock").display(),
+            c.namespace
+        );
+        let out = Command::new("script")
+            .args(["-qec", &inner, "/dev/null"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("/dev/pts/0") && text.contains("21 77"), "{name}: {text}");
+        assert_eq!(out.status.code(), Some(5), "{name}: {text}");
+        assert_clean(&c);
+    }
+}
+
+#[test]
+fn create_error_names_the_cause() {
+    if !is_root() {
+        return;
+    }
+    let (_, containerd, ctr) = versions().remove(0);
+    let c = Containerd::start(&containerd, &ctr);
+    let out = c.ctr(&["run", "--rm", "--runtime", RUNTIME, IMAGE, "bad", "/no/such/program"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/no/such/program") && err.contains("not found"), "{err}");
+    let _ = c.ctr(&["container", "rm", "bad"]);
+    assert_clean(&c);
+}
