@@ -228,25 +228,26 @@ fn send(fd: RawFd, bytes: &[u8], fds: &[RawFd]) -> Result<()> {
 fn recv(fd: RawFd) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
     let mut buf = vec![0u8; 1 << 20];
     let mut space = nix::cmsg_space!([RawFd; 3]);
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let msg = loop {
-        match recvmsg::<()>(fd, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            other => break other.context("recvmsg from the spawn helper")?,
+    let (len, fds) = {
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let msg = loop {
+            match recvmsg::<()>(fd, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => break other.context("recvmsg from the spawn helper")?,
+            }
+        };
+        let mut fds = vec![];
+        for c in msg.cmsgs().context("control messages")? {
+            if let ControlMessageOwned::ScmRights(list) = c {
+                // SAFETY: the kernel just installed these fds for us.
+                fds.extend(list.into_iter().map(|f| unsafe { OwnedFd::from_raw_fd(f) }));
+            }
         }
+        (msg.bytes, fds)
     };
-    if msg.bytes == 0 {
+    if len == 0 {
         bail!("the other side closed");
     }
-    let mut fds = vec![];
-    for c in msg.cmsgs().context("control messages")? {
-        if let ControlMessageOwned::ScmRights(list) = c {
-            // SAFETY: the kernel just installed these fds for us.
-            fds.extend(list.into_iter().map(|f| unsafe { OwnedFd::from_raw_fd(f) }));
-        }
-    }
-    let len = msg.bytes;
-    drop(iov);
     buf.truncate(len);
     Ok((buf, fds))
 }
