@@ -91,6 +91,8 @@ impl Table {
 
 #[derive(Clone)]
 pub struct Service {
+    /// The id containerd started this shim for (`-id`).
+    id: String,
     namespace: String,
     exit: Arc<ExitSignal>,
     table: Arc<(Mutex<Table>, Condvar)>,
@@ -102,6 +104,7 @@ impl containerd_shim::Shim for Service {
 
     fn new(_runtime_id: &str, args: &Flags, _config: &mut Config) -> Self {
         Service {
+            id: args.id.clone(),
             namespace: args.namespace.clone(),
             exit: Arc::new(ExitSignal::default()),
             table: Arc::new((Mutex::new(Table::default()), Condvar::new())),
@@ -125,12 +128,10 @@ impl containerd_shim::Shim for Service {
     /// containerd's cleanup after a shim died: kill and remove the container,
     /// unmount its rootfs.
     fn delete_shim(&mut self) -> containerd_shim::Result<DeleteResponse> {
+        // containerd runs `delete` in the bundle directory.
         let bundle = std::env::current_dir().map_err(|e| containerd_shim::Error::Other(e.to_string()))?;
-        let id = bundle
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if let Err(e) = container::delete(&state_root(&self.namespace), &id, true) {
+        let id = &self.id;
+        if let Err(e) = container::delete(&state_root(&self.namespace), id, true) {
             log::warn!("deleting {id}: {e:#}");
         }
         unmount_rootfs(&bundle);

@@ -434,3 +434,99 @@ fn create_error_names_the_cause() {
     let _ = c.ctr(&["container", "rm", "bad"]);
     assert_clean(&c);
 }
+
+#[test]
+fn pod_containers_share_one_shim() {
+    if !is_root() {
+        return;
+    }
+    let (_, containerd, ctr) = versions().remove(0);
+    let c = Containerd::start(&containerd, &ctr);
+    let pod = "io.kubernetes.cri.sandbox-id=pod1";
+    c.ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        RUNTIME,
+        "--annotation",
+        pod,
+        IMAGE,
+        "p1",
+        "sleep",
+        "1000",
+    ]);
+    c.ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        RUNTIME,
+        "--annotation",
+        pod,
+        IMAGE,
+        "p2",
+        "sleep",
+        "1000",
+    ]);
+    c.ok(&["run", "-d", "--runtime", RUNTIME, IMAGE, "solo", "sleep", "1000"]);
+    c.wait_task("p2", "RUNNING");
+    // One shim process (plus its fork helper) per group: p1+p2, and solo.
+    let serving: Vec<i32> = c.shims().into_iter().filter(|p| is_shim_server(*p)).collect();
+    assert_eq!(serving.len(), 2, "{serving:?}");
+    for id in ["p1", "p2", "solo"] {
+        c.ok(&["task", "kill", "-s", "KILL", id]);
+        c.wait_task(id, "STOPPED");
+        c.ok(&["task", "delete", id]);
+        c.ok(&["container", "rm", id]);
+    }
+    assert_clean(&c);
+}
+
+/// The serving shim, not its fork helper (whose parent is the shim).
+fn is_shim_server(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let ppid = stat
+        .rsplit(')')
+        .next()
+        .and_then(|r| r.split_whitespace().nth(1))
+        .unwrap_or("0");
+    let parent = std::fs::read(format!("/proc/{ppid}/cmdline")).unwrap_or_default();
+    !String::from_utf8_lossy(&parent).contains("containerd-shim-myshim-v2")
+}
+
+#[test]
+fn killed_shim_is_cleaned_up_by_delete() {
+    if !is_root() {
+        return;
+    }
+    let (_, containerd, ctr) = versions().remove(0);
+    let c = Containerd::start(&containerd, &ctr);
+    c.ok(&["run", "-d", "--runtime", RUNTIME, IMAGE, "k1", "sleep", "1000"]);
+    c.wait_task("k1", "RUNNING");
+    let task_pid: i32 = c
+        .ok(&["task", "ls"])
+        .lines()
+        .find(|l| l.starts_with("k1"))
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    for pid in c.shims().into_iter().filter(|p| is_shim_server(*p)) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+    }
+    // containerd runs `shim delete`: the container is killed, its rootfs unmounted.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Path::new(&format!("/proc/{task_pid}/ns")).exists() && !is_zombie(task_pid) {
+        assert!(Instant::now() < deadline, "the container survived its shim");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = c.ctr(&["task", "delete", "k1"]);
+    c.ok(&["container", "rm", "k1"]);
+    assert_clean(&c);
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')))
+}
