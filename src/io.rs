@@ -1,7 +1,8 @@
-//! A process's stdio as containerd hands it over: fifo paths (or `file://`).
-//! stdout and stderr fifos go to the process directly, with no copy in the
-//! shim; stdin goes through a pipe so CloseIO can end it; a terminal's pty
-//! master is copied to and from the fifos by two threads.
+//! A process's stdio as containerd hands it over: fifo paths, `file://` or
+//! `binary://` URIs. stdout and stderr fifos go to the process directly, with
+//! no copy in the shim; stdin goes through a pipe so CloseIO can end it; a
+//! terminal's pty master is copied to and from the fifos by two threads; a
+//! `binary://` logger reads the process's output from fds 3 and 4.
 
 use anyhow::{bail, Context, Result};
 use std::fs::{File, OpenOptions};
@@ -72,6 +73,10 @@ impl ProcessIo {
                 console: None,
             });
         }
+        let (stdout, stderr) = match paths.stdout.strip_prefix("binary://") {
+            Some(uri) => start_logger(uri)?,
+            None => (open_output(&paths.stdout)?, open_output(&paths.stderr)?),
+        };
         let stdin = if paths.stdin.is_empty() {
             dev_null()?
         } else {
@@ -81,7 +86,7 @@ impl ProcessIo {
             read
         };
         Ok(ProcessIo {
-            stdio: [stdin, open_output(&paths.stdout)?, open_output(&paths.stderr)?],
+            stdio: [stdin, stdout, stderr],
             paths,
             stdin_sink,
             console: None,
@@ -129,6 +134,61 @@ impl ProcessIo {
             self.stdio = [a, b, c];
         }
     }
+}
+
+const LOGGER_READY_TIMEOUT_MS: i32 = 10_000;
+
+/// Starts a `binary://PATH?k=v` logging program as containerd specifies:
+/// args `k v`..., the process's stdout and stderr on its fds 3 and 4, and
+/// fd 5 closed once it is ready. Returns the write ends for the process.
+fn start_logger(uri: &str) -> Result<(OwnedFd, OwnedFd)> {
+    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    let mut args = vec![];
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        args.push(k.to_string());
+        if !v.is_empty() {
+            args.push(v.to_string());
+        }
+    }
+    let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
+    let (out_r, out_w) = nix::unistd::pipe2(cloexec).context("pipe for the logger")?;
+    let (err_r, err_w) = nix::unistd::pipe2(cloexec).context("pipe for the logger")?;
+    let (ready_r, ready_w) = nix::unistd::pipe2(cloexec).context("pipe for the logger")?;
+    let mut cmd = std::process::Command::new(path);
+    cmd.args(&args).stdin(std::process::Stdio::null());
+    let fds = [out_r.as_raw_fd(), err_r.as_raw_fd(), ready_w.as_raw_fd()];
+    use std::os::unix::process::CommandExt;
+    // SAFETY: dup2 between fork and exec is async-signal-safe; dup2 clears
+    // close-on-exec on the targets 3, 4 and 5.
+    unsafe {
+        cmd.pre_exec(move || {
+            let moved: Vec<RawFd> = fds
+                .iter()
+                .map(|fd| libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 10))
+                .collect();
+            for (i, fd) in moved.iter().enumerate() {
+                if *fd < 0 || libc::dup2(*fd, 3 + i as RawFd) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn().with_context(|| format!("starting logger {path}"))?;
+    drop((out_r, err_r, ready_w));
+    // Wait for the logger: it closes fd 5 (or exits) when it is ready. A
+    // logger that never does must not hang the shim.
+    let mut pfd = libc::pollfd {
+        fd: ready_r.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one live pollfd.
+    if unsafe { libc::poll(&mut pfd, 1, LOGGER_READY_TIMEOUT_MS) } <= 0 {
+        bail!("logger {path} did not close fd 5 within {LOGGER_READY_TIMEOUT_MS} ms");
+    }
+    Ok((out_w, err_w))
 }
 
 /// Copies the stdin fifo into `sink` until EOF or CloseIO.

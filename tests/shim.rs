@@ -530,3 +530,61 @@ fn is_zombie(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')))
 }
+
+#[test]
+fn binary_and_file_log_uris() {
+    if !is_root() {
+        return;
+    }
+    let (_, containerd, ctr) = versions().remove(0);
+    let c = Containerd::start(&containerd, &ctr);
+    let d = c.dir.path();
+    // A logging program as containerd specifies it: output on fds 3 and 4,
+    // fd 5 closed when ready, query pairs as arguments.
+    let logger = d.join("logger.sh");
+    std::fs::write(
+        &logger,
+        "#!/bin/sh\n[ \"$1\" = dir ] || exit 1\nexec 5>&-\ncat <&3 > \"$2/out\" & cat <&4 > \"$2/err\" &\nwait\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&logger, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let uri = format!("binary://{}?dir={}", logger.display(), d.display());
+    let out = c.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        "--log-uri",
+        &uri,
+        IMAGE,
+        "bin",
+        "sh",
+        "-c",
+        "echo to-out; echo to-err >&2",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(d.join("err")).unwrap_or_default() != "to-err\n" {
+        assert!(Instant::now() < deadline, "logger never got stderr");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(std::fs::read_to_string(d.join("out")).unwrap(), "to-out\n");
+    let file = d.join("file.log");
+    let uri = format!("file://{}", file.display());
+    let out = c.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        "--log-uri",
+        &uri,
+        IMAGE,
+        "file",
+        "sh",
+        "-c",
+        "echo in-file",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "in-file\n");
+    assert_clean(&c);
+}
