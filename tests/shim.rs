@@ -60,18 +60,7 @@ impl Containerd {
             r = d.display()
         );
         std::fs::write(d.join("config.toml"), config).unwrap();
-        let shim_dir = Path::new(SHIM).parent().unwrap();
-        let path = format!("{}:{}", shim_dir.display(), std::env::var("PATH").unwrap_or_default());
-        let log = std::fs::File::create(d.join("containerd.log")).unwrap();
-        let daemon = Command::new(containerd)
-            .arg("--config")
-            .arg(d.join("config.toml"))
-            .env("PATH", path)
-            .current_dir(d)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let daemon = spawn_containerd(containerd, d);
         let namespace = format!(
             "myshimtest{}",
             d.file_name().unwrap().to_string_lossy().replace(['.', '-'], "")
@@ -89,6 +78,20 @@ impl Containerd {
         }
         c.import_image();
         c
+    }
+
+    /// Starts containerd again on the same state (after the test killed it).
+    fn restart(&mut self, containerd: &Path) {
+        self.daemon = spawn_containerd(containerd, self.dir.path());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.ctr(&["version"]).status.success() {
+            assert!(
+                Instant::now() < deadline,
+                "containerd did not come back: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn log(&self) -> String {
@@ -161,6 +164,26 @@ impl Containerd {
         let sock = self.dir.path().join("c.sock").display().to_string();
         pids_with_cmdline(|c| c.contains("containerd-shim-myshim-v2") && c.contains(&sock))
     }
+}
+
+/// containerd on `d/config.toml`, finding our shim first on its PATH.
+fn spawn_containerd(containerd: &Path, d: &Path) -> Child {
+    let shim_dir = Path::new(SHIM).parent().unwrap();
+    let path = format!("{}:{}", shim_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(d.join("containerd.log"))
+        .unwrap();
+    Command::new(containerd)
+        .arg("--config")
+        .arg(d.join("config.toml"))
+        .env("PATH", path)
+        .current_dir(d)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap()
 }
 
 fn pids_with_cmdline(pred: impl Fn(&str) -> bool) -> Vec<i32> {
@@ -586,5 +609,79 @@ fn binary_and_file_log_uris() {
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "in-file\n");
+    assert_clean(&c);
+}
+
+#[test]
+fn exec_tty_and_detached_and_error_codes() {
+    if !is_root() {
+        return;
+    }
+    let (_, containerd, ctr) = versions().remove(0);
+    let c = Containerd::start(&containerd, &ctr);
+    c.ok(&["run", "-d", "--runtime", RUNTIME, IMAGE, "x", "sleep", "1000"]);
+    c.wait_task("x", "RUNNING");
+    let inner = format!(
+        "{} -a {} -n {} task exec -t --exec-id t1 x sh -c 'tty; exit 6'",
+        c.ctr.display(),
+        c.dir.path().join("c.sock").display(),
+        c.namespace
+    );
+    let out = Command::new("script")
+        .args(["-qec", &inner, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("/dev/pts/"), "{text}");
+    assert_eq!(out.status.code(), Some(6), "{text}");
+    // -d: the exec'd process runs on after ctr returns.
+    c.ok(&["task", "exec", "-d", "--exec-id", "bg", "x", "sleep", "300"]);
+    let ps = c.ok(&["task", "ps", "x"]);
+    assert_eq!(ps.lines().count(), 3, "{ps}");
+    // Starting a stopped task is refused; a deleted one is not found.
+    c.ok(&["task", "kill", "-a", "-s", "KILL", "x"]);
+    c.wait_task("x", "STOPPED");
+    let start = c.ctr(&["task", "start", "x"]);
+    assert!(!start.status.success());
+    c.ok(&["task", "delete", "x"]);
+    let kill = c.ctr(&["task", "kill", "x"]);
+    assert!(
+        String::from_utf8_lossy(&kill.stderr).contains("not found"),
+        "{}",
+        String::from_utf8_lossy(&kill.stderr)
+    );
+    c.ok(&["container", "rm", "x"]);
+    assert_clean(&c);
+}
+
+#[test]
+fn tasks_survive_a_containerd_restart() {
+    if !is_root() {
+        return;
+    }
+    let (_, containerd, ctr) = versions().remove(0);
+    let mut c = Containerd::start(&containerd, &ctr);
+    c.ok(&["run", "-d", "--runtime", RUNTIME, IMAGE, "r1", "sleep", "1000"]);
+    c.wait_task("r1", "RUNNING");
+    c.daemon.kill().unwrap();
+    c.daemon.wait().unwrap();
+    c.restart(&containerd);
+    c.wait_task("r1", "RUNNING");
+    let out = c.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "after",
+        "r1",
+        "sh",
+        "-c",
+        "echo still here",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "still here\n");
+    c.ok(&["task", "kill", "-s", "KILL", "r1"]);
+    c.wait_task("r1", "STOPPED");
+    c.ok(&["task", "delete", "r1"]);
+    c.ok(&["container", "rm", "r1"]);
     assert_clean(&c);
 }

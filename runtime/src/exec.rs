@@ -36,6 +36,9 @@ pub fn base_process(root: &Path, id: &str) -> Result<Process> {
 
 /// Runs the process; returns its exit code, or 0 at once when detached.
 pub fn exec(opts: &ExecOptions) -> Result<i32> {
+    if opts.process.terminal && opts.detach && opts.console_socket.is_none() {
+        bail!("exec -t with -d needs --console-socket");
+    }
     let spawned = spawn(opts)?;
     if opts.detach {
         return Ok(0);
@@ -47,9 +50,6 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
 pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
     let process = &opts.process;
     process.validate()?;
-    if process.terminal && opts.detach && opts.console_socket.is_none() {
-        bail!("exec -t with -d needs --console-socket");
-    }
     let (saved, joins) = {
         // Hold the lock only while reading: the process may run for long.
         let dir = ContainerDir::open(&opts.root, &opts.id)?;
