@@ -4,7 +4,7 @@
 use crate::io::{Paths, ProcessIo};
 use crate::spawner;
 use containerd_shim::protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskStart,
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskPaused, TaskResumed, TaskStart,
 };
 use containerd_shim::protos::protobuf::{well_known_types::timestamp::Timestamp, MessageDyn, MessageField};
 use containerd_shim::protos::topics::*;
@@ -19,6 +19,10 @@ use std::sync::{Arc, Condvar, Mutex};
 
 fn rpc_error(code: Code, msg: impl std::fmt::Display) -> ttrpc::Error {
     ttrpc::Error::RpcStatus(ttrpc::get_status(code, msg.to_string()))
+}
+
+fn failed_precondition(e: anyhow::Error) -> ttrpc::Error {
+    rpc_error(Code::FAILED_PRECONDITION, format!("{e:#}"))
 }
 
 fn internal(e: anyhow::Error) -> ttrpc::Error {
@@ -249,6 +253,7 @@ impl Service {
         match state::ContainerDir::open(&root, id).and_then(|d| Ok(d.load()?.status(&d.path))) {
             Ok(state::Status::Created) => api::Status::CREATED,
             Ok(state::Status::Running) => api::Status::RUNNING,
+            Ok(state::Status::Paused) => api::Status::PAUSED,
             Ok(state::Status::Stopped) => api::Status::STOPPED,
             Ok(state::Status::Creating) => api::Status::UNKNOWN,
             Err(_) => api::Status::UNKNOWN,
@@ -632,25 +637,43 @@ impl containerd_shim::Task for Service {
         Err(rpc_error(Code::UNIMPLEMENTED, "checkpoint is not implemented"))
     }
 
-    fn pause(&self, _ctx: &TtrpcContext, _req: api::PauseRequest) -> TtrpcResult<api::Empty> {
-        Err(rpc_error(
-            Code::UNIMPLEMENTED,
-            "pause needs cgroups, not implemented yet",
-        ))
+    fn pause(&self, _ctx: &TtrpcContext, req: api::PauseRequest) -> TtrpcResult<api::Empty> {
+        let table = self.lock();
+        table.task(&req.id)?;
+        container::pause(&state_root(&self.namespace), &req.id).map_err(failed_precondition)?;
+        self.publish(
+            TASK_PAUSED_EVENT_TOPIC,
+            Box::new(TaskPaused {
+                container_id: req.id.clone(),
+                ..Default::default()
+            }),
+        );
+        Ok(api::Empty::new())
     }
 
-    fn resume(&self, _ctx: &TtrpcContext, _req: api::ResumeRequest) -> TtrpcResult<api::Empty> {
-        Err(rpc_error(
-            Code::UNIMPLEMENTED,
-            "resume needs cgroups, not implemented yet",
-        ))
+    fn resume(&self, _ctx: &TtrpcContext, req: api::ResumeRequest) -> TtrpcResult<api::Empty> {
+        let table = self.lock();
+        table.task(&req.id)?;
+        container::resume(&state_root(&self.namespace), &req.id).map_err(failed_precondition)?;
+        self.publish(
+            TASK_RESUMED_EVENT_TOPIC,
+            Box::new(TaskResumed {
+                container_id: req.id.clone(),
+                ..Default::default()
+            }),
+        );
+        Ok(api::Empty::new())
     }
 
-    fn update(&self, _ctx: &TtrpcContext, _req: api::UpdateTaskRequest) -> TtrpcResult<api::Empty> {
-        Err(rpc_error(
-            Code::UNIMPLEMENTED,
-            "update needs cgroups, not implemented yet",
-        ))
+    /// The resources arrive as the OCI LinuxResources JSON in an Any.
+    fn update(&self, _ctx: &TtrpcContext, req: api::UpdateTaskRequest) -> TtrpcResult<api::Empty> {
+        let table = self.lock();
+        table.task(&req.id)?;
+        let value = req.resources.as_ref().map(|a| a.value.as_slice()).unwrap_or_default();
+        let resources: myshim_runtime::resources::Resources =
+            serde_json::from_slice(value).map_err(|e| rpc_error(Code::INVALID_ARGUMENT, format!("resources: {e}")))?;
+        container::update(&state_root(&self.namespace), &req.id, &resources).map_err(internal)?;
+        Ok(api::Empty::new())
     }
 
     fn stats(&self, _ctx: &TtrpcContext, _req: api::StatsRequest) -> TtrpcResult<api::StatsResponse> {

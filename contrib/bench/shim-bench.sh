@@ -171,7 +171,7 @@ mem() { # RUNTIME KIND PREFIX -> sets pss (KiB), thr, nproc: totals over the shi
     thr=$((thr + $(awk '/^Threads:/ { print $2 }' "/proc/$pid/status")))
   done
   for k in $(seq "$N"); do
-    c task delete -f "$p$k" >/dev/null
+    c task delete -f "$p$k" >/dev/null 2>&1  # it warns "exit code 137"
     c container rm "$p$k" >/dev/null
   done
 }

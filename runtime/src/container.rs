@@ -1,6 +1,7 @@
 //! The lifecycle from the runtime's side: create, start, kill, delete, and
 //! the state they read. `create` is the whole path to a waiting init.
 
+use crate::cgroups::Cgroup;
 use crate::init::{self, InitArgs, StartGate};
 use crate::namespaces::{self, Plan};
 use crate::spec::{NamespaceType, Spec};
@@ -37,6 +38,7 @@ pub struct Created {
 struct CreateGuard {
     dir: Option<ContainerDir>,
     pidfd: Option<OwnedFd>,
+    cgroup: Option<Cgroup>,
 }
 
 impl Drop for CreateGuard {
@@ -44,6 +46,9 @@ impl Drop for CreateGuard {
         if let Some(pidfd) = self.pidfd.take() {
             let _ = pidfd_kill(&pidfd, libc::SIGKILL);
             wait_exit(&pidfd);
+        }
+        if let Some(cgroup) = self.cgroup.take() {
+            let _ = cgroup.destroy();
         }
         if let Some(dir) = self.dir.take() {
             let _ = dir.remove();
@@ -72,6 +77,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     let mut guard = CreateGuard {
         dir: Some(dir),
         pidfd: None,
+        cgroup: None,
     };
     let dir = guard.dir.as_ref().unwrap();
     nix::unistd::mkfifo(&dir.fifo_path(), nix::sys::stat::Mode::from_bits_truncate(0o622))
@@ -80,27 +86,36 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         .context("chmod exec fifo")?;
     let state_dir_fd = crate::safe_path::open_dir(&dir.path)?;
 
-    // 3. The init, in its new namespaces.
+    // 3. The cgroup, with its limits set before anything runs in it.
+    let cgroup = setup_cgroup(&spec, &opts.id)?;
+    guard.cgroup = cgroup.clone();
+    let cgroup_fd = cgroup.as_ref().map(|c| c.v2_dir_fd()).transpose()?.flatten();
+
+    // 4. The init, in its new namespaces.
     let (parent_end, child_end) = sync::pair()?;
     let child = with_pid_namespace(plan.pid_join(), || {
-        namespaces::clone_with(plan.clone3_flags() | parent_flag(opts.clone_parent), || {
-            // SAFETY: closing the child's copies of the parent's sync end (so
-            // the init sees EOF if the parent dies) and of the state lock.
-            unsafe {
-                libc::close(parent_end.raw());
-                libc::close(dir.lock_fd());
-            }
-            init::container_init(InitArgs {
-                spec: &spec,
-                bundle: &bundle,
-                rootfs: &rootfs,
-                namespaces: &plan,
-                channel: &child_end,
-                gate: StartGate::ExecFifo(state_dir_fd.try_clone().expect("dup state dir fd")),
-                no_pivot: opts.no_pivot,
-                preserve_fds: opts.preserve_fds,
-            })
-        })
+        namespaces::clone_with(
+            plan.clone3_flags() | parent_flag(opts.clone_parent),
+            cgroup_fd.as_ref(),
+            || {
+                // SAFETY: closing the child's copies of the parent's sync end (so
+                // the init sees EOF if the parent dies) and of the state lock.
+                unsafe {
+                    libc::close(parent_end.raw());
+                    libc::close(dir.lock_fd());
+                }
+                init::container_init(InitArgs {
+                    spec: &spec,
+                    bundle: &bundle,
+                    rootfs: &rootfs,
+                    namespaces: &plan,
+                    channel: &child_end,
+                    gate: StartGate::ExecFifo(state_dir_fd.try_clone().expect("dup state dir fd")),
+                    no_pivot: opts.no_pivot,
+                    preserve_fds: opts.preserve_fds,
+                })
+            },
+        )
     })?;
     drop(child_end);
     guard.pidfd = Some(child.pidfd.try_clone().context("dup pidfd")?);
@@ -115,13 +130,21 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         config: spec.clone(),
     };
 
-    // 4. Follow the init's setup until it waits for start.
-    if plan.new_userns {
-        namespaces::write_id_maps(child.pid, spec.linux()).inspect_err(|e| {
-            let _ = parent_end.send(&Msg::Error(format!("{e:#}")));
-        })?;
-        parent_end.send(&Msg::IdsMapped)?;
+    // 5. Into its cgroup (v1), ids mapped; then follow its setup until it
+    //    waits for start.
+    let placed = cgroup
+        .as_ref()
+        .filter(|c| !c.is_v2())
+        .map_or(Ok(()), |c| c.add_pid(child.pid))
+        .and_then(|_| match plan.new_userns {
+            true => namespaces::write_id_maps(child.pid, spec.linux()),
+            false => Ok(()),
+        });
+    if let Err(e) = placed {
+        let _ = parent_end.send(&Msg::Error(format!("{e:#}")));
+        return Err(e);
     }
+    parent_end.send(&Msg::Proceed)?;
     let mut console = None;
     loop {
         let (msg, fd) = parent_end.recv_ok().context("container init")?;
@@ -150,7 +173,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
 
     log::debug!("container {:?}: init {} is waiting for start", opts.id, child.pid);
 
-    // 5. Record it: state.json, then the pid file.
+    // 6. Record it: state.json, then the pid file.
     saved.pid_start_time = state::start_time(child.pid).context("the container init died during setup")?;
     dir.save(&saved)?;
     if let Some(pid_file) = &opts.pid_file {
@@ -158,11 +181,33 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     }
     guard.pidfd = None;
     guard.dir = None;
+    guard.cgroup = None;
     Ok(Created {
         pid: child.pid,
         pidfd: child.pidfd,
         console,
     })
+}
+
+/// Creates the container's cgroup and applies linux.resources. Without root
+/// and without a cgroup it may write to, the container runs in ours.
+fn setup_cgroup(spec: &Spec, id: &str) -> Result<Option<Cgroup>> {
+    let linux = spec.linux();
+    let cgroup = Cgroup::for_container(linux, id)?;
+    if let Err(e) = cgroup.create() {
+        if nix::unistd::geteuid().is_root() {
+            let _ = cgroup.destroy();
+            return Err(e);
+        }
+        log::debug!("container {id:?} runs without its own cgroup: {e:#}");
+        return Ok(None);
+    }
+    let resources = linux.resources.clone().unwrap_or_default();
+    if let Err(e) = cgroup.apply(&resources, &linux.devices) {
+        let _ = cgroup.destroy();
+        return Err(e.context("linux.resources"));
+    }
+    Ok(Some(cgroup))
 }
 
 pub(crate) fn parent_flag(clone_parent: bool) -> u64 {
@@ -352,6 +397,10 @@ fn wait_exit(pidfd: &OwnedFd) {
 /// Every process in the container: with its own pid namespace, all whose
 /// /proc/PID/ns/pid is the init's; otherwise the init alone.
 pub fn container_pids(saved: &Saved) -> Result<Vec<i32>> {
+    let cgroup = Cgroup::for_container(saved.config.linux(), &saved.id)?;
+    if cgroup.exists() {
+        return cgroup.pids();
+    }
     if saved.config.linux().namespace(NamespaceType::Pid).is_none() {
         return Ok(vec![saved.pid]);
     }
@@ -385,6 +434,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         _ if force => stop_all(&saved)?,
         other => bail!("cannot delete container {id:?} that is {other}: stop it first or use --force"),
     }
+    Cgroup::for_container(saved.config.linux(), id)?.destroy()?;
     let state_json = serde_json::to_string(&saved.oci_state(Status::Stopped))?;
     if let Err(e) = crate::hooks::run("poststop", &saved.config.hooks().poststop, state_json.as_bytes()) {
         log::warn!("{e:#}");
@@ -402,6 +452,46 @@ fn stop_all(saved: &Saved) -> Result<()> {
     pidfd_kill(&pidfd, libc::SIGKILL)?;
     wait_exit(&pidfd);
     Ok(())
+}
+
+/// The container's cgroup, refusing when it has none.
+fn cgroup_of(saved: &Saved) -> Result<Cgroup> {
+    saved
+        .cgroup()
+        .with_context(|| format!("container {:?} has no cgroup", saved.id))
+}
+
+/// Freezes every process of a running container.
+pub fn pause(root: &Path, id: &str) -> Result<()> {
+    let dir = ContainerDir::open(root, id)?;
+    let saved = dir.load()?;
+    match saved.status(&dir.path) {
+        Status::Running | Status::Created => cgroup_of(&saved)?.freeze(true),
+        other => bail!("cannot pause container {id:?}: it is {other}"),
+    }
+}
+
+pub fn resume(root: &Path, id: &str) -> Result<()> {
+    let dir = ContainerDir::open(root, id)?;
+    let saved = dir.load()?;
+    match saved.status(&dir.path) {
+        Status::Paused => cgroup_of(&saved)?.freeze(false),
+        other => bail!("cannot resume container {id:?}: it is {other}, not paused"),
+    }
+}
+
+/// Applies new limits to a live container and records them.
+pub fn update(root: &Path, id: &str, resources: &crate::resources::Resources) -> Result<()> {
+    let dir = ContainerDir::open(root, id)?;
+    let mut saved = dir.load()?;
+    if saved.status(&dir.path) == Status::Stopped {
+        bail!("cannot update container {id:?}: it is stopped");
+    }
+    cgroup_of(&saved)?.apply(resources, &[])?;
+    if let Some(linux) = saved.config.linux.as_mut() {
+        linux.resources = Some(resources.clone());
+    }
+    dir.save(&saved)
 }
 
 /// The state of one container, as `state` prints it.

@@ -73,7 +73,11 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
     if let Some(j) = pid_join {
         j.enter()?;
     }
-    let child = crate::namespaces::clone_with(crate::container::parent_flag(opts.clone_parent), || {
+    let cgroup = crate::cgroups::Cgroup::for_container(saved.config.linux(), &saved.id)?;
+    let cgroup = cgroup.exists().then_some(cgroup);
+    let cgroup_fd = cgroup.as_ref().map(|c| c.v2_dir_fd()).transpose()?.flatten();
+    let flags = crate::container::parent_flag(opts.clone_parent);
+    let child = crate::namespaces::clone_with(flags, cgroup_fd.as_ref(), || {
         // SAFETY: the child's copy of the parent's end.
         unsafe { libc::close(parent_end.raw()) };
         let err = match exec_child(process, &joins, &child_end, opts.preserve_fds, in_userns) {
@@ -86,6 +90,10 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
     own_pid_ns.enter()?;
     let child = child?;
     drop(child_end);
+    if let Some(cg) = cgroup.as_ref().filter(|c| !c.is_v2()) {
+        cg.add_pid(child.pid)?;
+    }
+    parent_end.send(&Msg::Proceed)?;
     let mut console = None;
     loop {
         let (msg, fd) = parent_end
@@ -118,6 +126,7 @@ fn exec_child(
     in_userns: bool,
 ) -> Result<std::convert::Infallible> {
     init::reset_signals();
+    channel.expect(Msg::Proceed)?;
     for join in joins.iter().filter(|j| j.kind != NamespaceType::Pid) {
         join.enter()?;
     }

@@ -46,10 +46,9 @@ fn init_steps(a: &InitArgs) -> Result<std::convert::Infallible> {
     let process = a.spec.process()?;
     let in_userns = a.namespaces.new_userns || a.namespaces.joins_userns();
 
-    // 1. Namespaces: a new user namespace waits for the parent's id maps.
-    if a.namespaces.new_userns {
-        a.channel.expect(Msg::IdsMapped)?;
-    }
+    // 1. Namespaces, once the parent has put us in our cgroup and written
+    //    the id maps of a new user namespace.
+    a.channel.expect(Msg::Proceed)?;
     a.namespaces.enter_in_child()?;
     if in_userns {
         become_root_in_userns()?;

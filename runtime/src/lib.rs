@@ -12,6 +12,7 @@ pub mod init;
 pub mod logging;
 pub mod namespaces;
 pub mod process;
+pub mod resources;
 pub mod rootfs;
 pub mod safe_path;
 pub mod spec;

@@ -186,6 +186,8 @@ fn run_id_helper(helper: &str, pid: i32, maps: &[IdMapping]) -> Result<()> {
     Ok(())
 }
 
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
 #[repr(C)]
 #[derive(Default)]
 struct CloneArgs {
@@ -211,9 +213,15 @@ pub struct Child {
 /// fork()-like clone3 with namespace flags: runs `child` in the new process,
 /// which exits with its return value; returns the child's pid and pidfd.
 /// The caller must be single-threaded (the child runs ordinary Rust code).
-pub fn clone_with(flags: u64, child: impl FnOnce() -> i32) -> Result<Child> {
+pub fn clone_with(flags: u64, cgroup: Option<&OwnedFd>, child: impl FnOnce() -> i32) -> Result<Child> {
     let mut pidfd: i32 = -1;
+    // CLONE_INTO_CGROUP: the child starts life in its cgroup (v2).
+    let (flags, cgroup_fd) = match cgroup {
+        Some(fd) => (flags | CLONE_INTO_CGROUP, fd.as_raw_fd() as u64),
+        None => (flags, 0),
+    };
     let args = CloneArgs {
+        cgroup: cgroup_fd,
         flags: flags | libc::CLONE_PIDFD as u64,
         pidfd: &mut pidfd as *mut i32 as u64,
         // With CLONE_PARENT the kernel takes our own exit signal (and

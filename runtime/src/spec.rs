@@ -163,9 +163,8 @@ pub struct Linux {
     pub devices: Vec<Device>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroups_path: Option<String>,
-    /// Kept as raw JSON: resources are applied by the cgroups work, not here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resources: Option<serde_json::Value>,
+    pub resources: Option<crate::resources::Resources>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rootfs_propagation: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -37,6 +37,7 @@ pub enum Status {
     Creating,
     Created,
     Running,
+    Paused,
     Stopped,
 }
 
@@ -161,9 +162,17 @@ impl Saved {
     pub fn status(&self, dir: &Path) -> Status {
         match process_state(self.pid, self.pid_start_time) {
             None => Status::Stopped,
+            Some(_) if self.cgroup().is_some_and(|c| c.is_frozen()) => Status::Paused,
             Some(_) if dir.join(EXEC_FIFO).exists() => Status::Created,
             Some(_) => Status::Running,
         }
+    }
+
+    /// The container's cgroup, if it has one.
+    pub fn cgroup(&self) -> Option<crate::cgroups::Cgroup> {
+        crate::cgroups::Cgroup::for_container(self.config.linux(), &self.id)
+            .ok()
+            .filter(|c| c.exists())
     }
 
     pub fn oci_state<'a>(&'a self, status: Status) -> OciState<'a> {

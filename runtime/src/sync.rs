@@ -10,8 +10,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Msg {
-    /// parent -> init: uid_map/gid_map are written.
-    IdsMapped,
+    /// parent -> init: the process is in its cgroup and its uid_map/gid_map
+    /// are written; go on.
+    Proceed,
     /// init -> parent: namespaces and mounts exist; run createRuntime/prestart hooks.
     RunRuntimeHooks,
     /// parent -> init: go on; carries the container state JSON for the
@@ -28,7 +29,7 @@ pub enum Msg {
 impl Msg {
     fn encode(&self) -> Vec<u8> {
         let (tag, text) = match self {
-            Msg::IdsMapped => (b'm', ""),
+            Msg::Proceed => (b'p', ""),
             Msg::RunRuntimeHooks => (b'h', ""),
             Msg::Continue(state) => (b'c', state.as_str()),
             Msg::Console => (b't', ""),
@@ -42,7 +43,7 @@ impl Msg {
 
     fn decode(buf: &[u8]) -> Result<Msg> {
         Ok(match buf.first() {
-            Some(b'm') => Msg::IdsMapped,
+            Some(b'p') => Msg::Proceed,
             Some(b'h') => Msg::RunRuntimeHooks,
             Some(b'c') => Msg::Continue(String::from_utf8_lossy(&buf[1..]).into_owned()),
             Some(b't') => Msg::Console,

@@ -57,7 +57,14 @@ pub fn default_spec(rootless: bool) -> Spec {
     } else {
         (vec![], vec![])
     };
-    let resources = (!rootless).then(|| serde_json::json!({"devices": [{"allow": false, "access": "rwm"}]}));
+    let resources = (!rootless).then(|| crate::resources::Resources {
+        devices: vec![crate::resources::DeviceRule {
+            allow: false,
+            access: Some("rwm".into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
     Spec {
         oci_version: "1.0.2-dev".into(),
         process: Some(Process {

@@ -1,0 +1,310 @@
+//! linux.cgroupsPath and linux.resources: one cgroup per container, on v1
+//! (one directory per hierarchy; hybrid hosts count as v1) or v2 (one
+//! directory in the unified tree). v1.rs and v2.rs turn resources into files.
+
+mod v1;
+mod v2;
+
+use crate::resources::Resources;
+use crate::spec::Linux;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// True when /sys/fs/cgroup itself is cgroup2 (a v2-only host).
+pub fn is_unified_host() -> bool {
+    nix::sys::statfs::statfs(CGROUP_ROOT)
+        .map(|s| s.filesystem_type().0 == CGROUP2_SUPER_MAGIC)
+        .unwrap_or(false)
+}
+
+/// A container's cgroup: the directories that hold it.
+#[derive(Debug, Clone)]
+pub struct Cgroup {
+    /// v2: one directory. v1: (controllers of the hierarchy, directory) each.
+    dirs: Vec<(String, PathBuf)>,
+    unified: bool,
+}
+
+/// Writes `value` to `dir/file`, naming both on failure.
+pub(crate) fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
+    let path = dir.join(file);
+    std::fs::write(&path, value).with_context(|| format!("writing {value:?} to {}", path.display()))
+}
+
+pub(crate) fn read(dir: &Path, file: &str) -> Result<String> {
+    let path = dir.join(file);
+    std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// The relative cgroup path for a container: cgroupsPath, or /myshim/ID.
+pub fn container_path(linux: &Linux, id: &str) -> Result<PathBuf> {
+    match linux.cgroups_path.as_deref() {
+        None | Some("") => Ok(PathBuf::from("/myshim").join(id)),
+        Some(p) if !p.starts_with('/') && p.split(':').count() == 3 => bail!(
+            "linux.cgroupsPath {p:?} is in the systemd form (slice:prefix:name), but the systemd cgroup driver \
+             is not available here (no systemd reachable over D-Bus)"
+        ),
+        Some(p) if p.split('/').any(|c| c == "..") => bail!("linux.cgroupsPath {p:?}: '..' is not allowed"),
+        // Relative paths hang below the runtime's own cgroup, as in runc.
+        Some(p) if !p.starts_with('/') => Ok(PathBuf::from("@self").join(p)),
+        Some(p) => Ok(PathBuf::from(p)),
+    }
+}
+
+/// Each v1 hierarchy mounted under /sys/fs/cgroup: (controllers, mount point).
+fn v1_hierarchies() -> Result<Vec<(String, PathBuf)>> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
+    let mut out = vec![];
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mut r = right.split_whitespace();
+        if r.next() != Some("cgroup") {
+            continue;
+        }
+        let Some(mount_point) = left.split_whitespace().nth(4) else {
+            continue;
+        };
+        let options = r.nth(1).unwrap_or_default();
+        let controllers: Vec<&str> = options
+            .split(',')
+            .filter(|o| {
+                !matches!(*o, "rw" | "ro" | "nosuid" | "nodev" | "noexec" | "relatime") && !o.starts_with("name=")
+            })
+            .collect();
+        if !controllers.is_empty() && mount_point.starts_with(CGROUP_ROOT) {
+            out.push((controllers.join(","), PathBuf::from(mount_point)));
+        }
+    }
+    Ok(out)
+}
+
+/// Our own cgroup in the hierarchy with `controllers` (v2: "").
+fn own_cgroup(controllers: &str) -> PathBuf {
+    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, list, path) = (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
+        let matches = if controllers.is_empty() {
+            list.is_empty()
+        } else {
+            list.split(',').any(|c| controllers.split(',').any(|x| x == c))
+        };
+        if matches {
+            return PathBuf::from(path);
+        }
+    }
+    PathBuf::from("/")
+}
+
+fn resolve(mount: &Path, controllers: &str, path: &Path) -> PathBuf {
+    let relative = match path.strip_prefix("@self") {
+        Ok(rest) => own_cgroup(controllers).join(rest),
+        Err(_) => path.to_path_buf(),
+    };
+    mount.join(relative.strip_prefix("/").unwrap_or(&relative))
+}
+
+impl Cgroup {
+    /// Where the container's cgroup is (nothing is created yet).
+    pub fn for_container(linux: &Linux, id: &str) -> Result<Cgroup> {
+        let path = container_path(linux, id)?;
+        if is_unified_host() {
+            return Ok(Cgroup {
+                dirs: vec![(String::new(), resolve(Path::new(CGROUP_ROOT), "", &path))],
+                unified: true,
+            });
+        }
+        let dirs = v1_hierarchies()?
+            .into_iter()
+            .map(|(controllers, mount)| {
+                let dir = resolve(&mount, &controllers, &path);
+                (controllers, dir)
+            })
+            .collect();
+        Ok(Cgroup { dirs, unified: false })
+    }
+
+    pub fn is_v2(&self) -> bool {
+        self.unified
+    }
+
+    /// The directory of the hierarchy that has `controller` (v2: the one).
+    pub(crate) fn dir(&self, controller: &str) -> Option<&Path> {
+        if self.unified {
+            return self.dirs.first().map(|(_, d)| d.as_path());
+        }
+        self.dirs
+            .iter()
+            .find(|(c, _)| c.split(',').any(|x| x == controller))
+            .map(|(_, d)| d.as_path())
+    }
+
+    pub fn exists(&self) -> bool {
+        self.dirs.first().is_some_and(|(_, d)| d.is_dir())
+    }
+
+    /// Makes the directories; v2 enables the controllers on the way down.
+    pub fn create(&self) -> Result<()> {
+        for (_, dir) in &self.dirs {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating cgroup {}", dir.display()))?;
+        }
+        if self.unified {
+            v2::enable_controllers(&self.dirs[0].1)?;
+        } else if let Some(cpuset) = self.dir("cpuset") {
+            v1::inherit_cpuset(cpuset)?;
+        }
+        Ok(())
+    }
+
+    pub fn apply(&self, resources: &Resources, devices: &[crate::spec::Device]) -> Result<()> {
+        if self.unified {
+            v2::apply(&self.dirs[0].1, resources)
+        } else {
+            v1::apply(self, resources, devices)
+        }
+    }
+
+    pub fn add_pid(&self, pid: i32) -> Result<()> {
+        for (_, dir) in &self.dirs {
+            write(dir, "cgroup.procs", &pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// An O_PATH fd of the v2 directory, for clone3's CLONE_INTO_CGROUP.
+    pub fn v2_dir_fd(&self) -> Result<Option<std::os::fd::OwnedFd>> {
+        if !self.unified {
+            return Ok(None);
+        }
+        let f =
+            std::fs::File::open(&self.dirs[0].1).with_context(|| format!("opening {}", self.dirs[0].1.display()))?;
+        Ok(Some(f.into()))
+    }
+
+    /// Every process in the cgroup.
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        let Some(dir) = self
+            .dir(if self.unified { "" } else { "pids" })
+            .or(self.dirs.first().map(|(_, d)| d.as_path()))
+        else {
+            return Ok(vec![]);
+        };
+        let mut pids: Vec<i32> = read(dir, "cgroup.procs")?
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        pids.sort();
+        Ok(pids)
+    }
+
+    pub fn freeze(&self, frozen: bool) -> Result<()> {
+        if self.unified {
+            v2::freeze(&self.dirs[0].1, frozen)
+        } else {
+            v1::freeze(self.dir("freezer").context("no freezer hierarchy is mounted")?, frozen)
+        }
+    }
+
+    pub fn is_frozen(&self) -> bool {
+        if self.unified {
+            v2::is_frozen(&self.dirs[0].1)
+        } else {
+            self.dir("freezer").is_some_and(v1::is_frozen)
+        }
+    }
+
+    /// Kills what is left in the cgroup and removes its directories.
+    pub fn destroy(&self) -> Result<()> {
+        if !self.exists() {
+            return Ok(());
+        }
+        let _ = self.freeze(false);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let pids = self.pids().unwrap_or_default();
+            if pids.is_empty() {
+                break;
+            }
+            for pid in pids {
+                // SAFETY: plain kill of processes in the container's cgroup.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            if Instant::now() > deadline {
+                bail!("processes are left in cgroup {}", self.dirs[0].1.display());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for (_, dir) in &self.dirs {
+            remove_dir_retrying(dir)?;
+            // The shared /myshim parent goes with its last container.
+            if let Some(parent) = dir.parent().filter(|p| p.file_name().is_some_and(|n| n == "myshim")) {
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// rmdir of a cgroup can fail with EBUSY while the kernel finishes with the
+/// last exited task.
+fn remove_dir_retrying(dir: &Path) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if Instant::now() < deadline && e.raw_os_error() == Some(libc::EBUSY) => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            Err(e) => return Err(e).with_context(|| format!("removing cgroup {}", dir.display())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn linux(path: Option<&str>) -> Linux {
+        Linux {
+            cgroups_path: path.map(String::from),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn default_absolute_relative_and_systemd_paths() {
+        assert_eq!(container_path(&linux(None), "c1").unwrap(), PathBuf::from("/myshim/c1"));
+        assert_eq!(
+            container_path(&linux(Some("/a/b")), "c1").unwrap(),
+            PathBuf::from("/a/b")
+        );
+        assert_eq!(
+            container_path(&linux(Some("a/b")), "c1").unwrap(),
+            PathBuf::from("@self/a/b")
+        );
+        let e = container_path(&linux(Some("system.slice:myshim:c1")), "c1")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("systemd"), "{e}");
+        assert!(container_path(&linux(Some("/a/../../etc")), "c1").is_err());
+    }
+
+    #[test]
+    fn relative_paths_resolve_under_our_cgroup() {
+        let own = own_cgroup("");
+        let dir = resolve(Path::new("/sys/fs/cgroup/unified"), "", Path::new("@self/x"));
+        assert_eq!(
+            dir,
+            Path::new("/sys/fs/cgroup/unified")
+                .join(own.strip_prefix("/").unwrap())
+                .join("x")
+        );
+    }
+}

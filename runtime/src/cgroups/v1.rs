@@ -1,0 +1,160 @@
+//! cgroup v1 files for linux.resources.
+
+use super::{read, write, Cgroup};
+use crate::resources::{default_device_rules, DeviceRule, Resources, ThrottleDevice};
+use anyhow::{Context, Result};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// A new cpuset cgroup starts with empty cpus and mems, and takes no task
+/// until they are set: copy them from the nearest parent that has them.
+pub(super) fn inherit_cpuset(dir: &Path) -> Result<()> {
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        if !read(dir, file)?.trim().is_empty() {
+            continue;
+        }
+        let mut ancestors: Vec<&Path> = dir.ancestors().skip(1).take_while(|p| p.join(file).exists()).collect();
+        let value = ancestors
+            .iter()
+            .map(|p| read(p, file).unwrap_or_default())
+            .find(|v| !v.trim().is_empty());
+        let Some(value) = value else { continue };
+        // Fill every empty level from the top down.
+        ancestors.reverse();
+        for level in ancestors.iter().copied().chain(std::iter::once(dir)) {
+            if read(level, file)?.trim().is_empty() {
+                write(level, file, value.trim())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn apply(cg: &Cgroup, r: &Resources, devices: &[crate::spec::Device]) -> Result<()> {
+    if let (Some(m), Some(dir)) = (&r.memory, cg.dir("memory")) {
+        if let Some(limit) = m.limit {
+            write(dir, "memory.limit_in_bytes", &limit.to_string())?;
+        }
+        if let Some(reservation) = m.reservation {
+            write(dir, "memory.soft_limit_in_bytes", &reservation.to_string())?;
+        }
+        if let Some(swap) = m.swap {
+            write(dir, "memory.memsw.limit_in_bytes", &swap.to_string())?;
+        }
+        if let Some(swappiness) = m.swappiness {
+            write(dir, "memory.swappiness", &swappiness.to_string())?;
+        }
+        if m.disable_oom_killer == Some(true) {
+            write(dir, "memory.oom_control", "1")?;
+        }
+    }
+    if let Some(c) = &r.cpu {
+        if let Some(dir) = cg.dir("cpu") {
+            let files = [
+                ("cpu.shares", c.shares.map(|v| v.to_string())),
+                ("cpu.cfs_period_us", c.period.map(|v| v.to_string())),
+                ("cpu.cfs_quota_us", c.quota.map(|v| v.to_string())),
+                ("cpu.cfs_burst_us", c.burst.map(|v| v.to_string())),
+                ("cpu.rt_period_us", c.realtime_period.map(|v| v.to_string())),
+                ("cpu.rt_runtime_us", c.realtime_runtime.map(|v| v.to_string())),
+                ("cpu.idle", c.idle.map(|v| v.to_string())),
+            ];
+            for (file, value) in files {
+                if let Some(value) = value {
+                    write(dir, file, &value)?;
+                }
+            }
+        }
+        if let Some(dir) = cg.dir("cpuset") {
+            if let Some(cpus) = &c.cpus {
+                write(dir, "cpuset.cpus", cpus)?;
+            }
+            if let Some(mems) = &c.mems {
+                write(dir, "cpuset.mems", mems)?;
+            }
+        }
+    }
+    if let (Some(p), Some(dir)) = (&r.pids, cg.dir("pids")) {
+        write(dir, "pids.max", &pids_max(p.limit))?;
+    }
+    if let (Some(b), Some(dir)) = (&r.block_io, cg.dir("blkio")) {
+        if let Some(w) = b.weight {
+            write(dir, "blkio.weight", &w.to_string())?;
+        }
+        for d in &b.weight_device {
+            if let Some(w) = d.weight {
+                write(dir, "blkio.weight_device", &format!("{}:{} {w}", d.major, d.minor))?;
+            }
+        }
+        let throttles: [(&str, &Vec<ThrottleDevice>); 4] = [
+            ("blkio.throttle.read_bps_device", &b.throttle_read_bps_device),
+            ("blkio.throttle.write_bps_device", &b.throttle_write_bps_device),
+            ("blkio.throttle.read_iops_device", &b.throttle_read_iops_device),
+            ("blkio.throttle.write_iops_device", &b.throttle_write_iops_device),
+        ];
+        for (file, list) in throttles {
+            for d in list {
+                write(dir, file, &format!("{}:{} {}", d.major, d.minor, d.rate))?;
+            }
+        }
+    }
+    if let Some(dir) = cg.dir("hugetlb") {
+        for h in &r.hugepage_limits {
+            write(
+                dir,
+                &format!("hugetlb.{}.limit_in_bytes", h.page_size),
+                &h.limit.to_string(),
+            )?;
+        }
+    }
+    if !r.unified.is_empty() {
+        anyhow::bail!("linux.resources.unified needs cgroup v2; this host has v1 controllers");
+    }
+    if let Some(dir) = cg.dir("devices") {
+        apply_devices(dir, &r.devices, devices)?;
+    }
+    Ok(())
+}
+
+pub(super) fn pids_max(limit: i64) -> String {
+    if limit <= 0 {
+        "max".into()
+    } else {
+        limit.to_string()
+    }
+}
+
+/// The config's rules in order, then what every container may use and the
+/// nodes linux.devices creates.
+fn apply_devices(dir: &Path, rules: &[DeviceRule], created: &[crate::spec::Device]) -> Result<()> {
+    let created_rules = created.iter().map(|d| DeviceRule {
+        allow: true,
+        kind: Some(if d.kind == "u" { "c".into() } else { d.kind.clone() }),
+        major: Some(d.major),
+        minor: Some(d.minor),
+        access: Some("rwm".into()),
+    });
+    for rule in rules.iter().cloned().chain(default_device_rules()).chain(created_rules) {
+        let file = if rule.allow { "devices.allow" } else { "devices.deny" };
+        write(dir, file, &rule.v1_line())?;
+    }
+    Ok(())
+}
+
+pub(super) fn freeze(dir: &Path, frozen: bool) -> Result<()> {
+    let want = if frozen { "FROZEN" } else { "THAWED" };
+    write(dir, "freezer.state", want)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while read(dir, "freezer.state")?.trim() != want {
+        if Instant::now() > deadline {
+            anyhow::bail!("freezer.state of {} never became {want}", dir.display());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+        write(dir, "freezer.state", want).context("freezer")?;
+    }
+    Ok(())
+}
+
+pub(super) fn is_frozen(dir: &Path) -> bool {
+    read(dir, "freezer.state").is_ok_and(|s| s.trim() == "FROZEN")
+}

@@ -1,0 +1,170 @@
+//! cgroup v2 files for linux.resources.
+
+use super::{read, write};
+use crate::resources::Resources;
+use anyhow::{bail, Result};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Enables every available controller in each ancestor's subtree_control,
+/// from the root down, so the new cgroup gets them.
+pub(super) fn enable_controllers(dir: &Path) -> Result<()> {
+    let root = Path::new(super::CGROUP_ROOT);
+    let mut levels: Vec<&Path> = dir.ancestors().skip(1).take_while(|p| p.starts_with(root)).collect();
+    levels.reverse();
+    for level in levels {
+        let available = read(level, "cgroup.controllers")?;
+        let wanted: Vec<String> = available.split_whitespace().map(|c| format!("+{c}")).collect();
+        if !wanted.is_empty() {
+            write(level, "cgroup.subtree_control", &wanted.join(" "))?;
+        }
+    }
+    Ok(())
+}
+
+/// OCI cpu shares (2..262144) to cgroup v2 cpu.weight (1..10000), as runc.
+pub fn shares_to_weight(shares: u64) -> u64 {
+    if shares == 0 {
+        return 0;
+    }
+    1 + (shares.saturating_sub(2) * 9999) / 262_142
+}
+
+/// OCI blkio weight (10..1000) to v2 io.weight (1..10000), as runc.
+pub fn blkio_weight_to_io(weight: u16) -> u64 {
+    1 + (u64::from(weight).saturating_sub(10) * 9999) / 990
+}
+
+fn max_or(v: i64) -> String {
+    if v < 0 {
+        "max".into()
+    } else {
+        v.to_string()
+    }
+}
+
+pub(super) fn apply(dir: &Path, r: &Resources) -> Result<()> {
+    if let Some(m) = &r.memory {
+        if let Some(limit) = m.limit {
+            write(dir, "memory.max", &max_or(limit))?;
+        }
+        if let Some(reservation) = m.reservation {
+            write(dir, "memory.low", &max_or(reservation))?;
+        }
+        if let Some(swap) = m.swap {
+            // OCI swap is memory+swap; v2 counts swap alone.
+            let value = match (swap, m.limit) {
+                (s, _) if s < 0 => "max".to_string(),
+                (s, Some(l)) if l > 0 => s.saturating_sub(l).to_string(),
+                (s, _) => s.to_string(),
+            };
+            write(dir, "memory.swap.max", &value)?;
+        }
+        if m.swappiness.is_some() {
+            bail!("linux.resources.memory.swappiness: cgroup v2 has no per-cgroup swappiness");
+        }
+        if m.disable_oom_killer == Some(true) {
+            bail!("linux.resources.memory.disableOOMKiller: cgroup v2 cannot disable the OOM killer");
+        }
+    }
+    if let Some(c) = &r.cpu {
+        if let Some(shares) = c.shares {
+            write(dir, "cpu.weight", &shares_to_weight(shares).to_string())?;
+        }
+        if c.quota.is_some() || c.period.is_some() {
+            let quota = c
+                .quota
+                .filter(|q| *q > 0)
+                .map(|q| q.to_string())
+                .unwrap_or_else(|| "max".into());
+            write(dir, "cpu.max", &format!("{quota} {}", c.period.unwrap_or(100_000)))?;
+        }
+        if let Some(burst) = c.burst {
+            write(dir, "cpu.max.burst", &burst.to_string())?;
+        }
+        if let Some(idle) = c.idle {
+            write(dir, "cpu.idle", &idle.to_string())?;
+        }
+        if c.realtime_runtime.is_some() || c.realtime_period.is_some() {
+            bail!("linux.resources.cpu.realtime*: cgroup v2 has no realtime cpu controller");
+        }
+        if let Some(cpus) = &c.cpus {
+            write(dir, "cpuset.cpus", cpus)?;
+        }
+        if let Some(mems) = &c.mems {
+            write(dir, "cpuset.mems", mems)?;
+        }
+    }
+    if let Some(p) = &r.pids {
+        write(dir, "pids.max", &super::v1::pids_max(p.limit))?;
+    }
+    if let Some(b) = &r.block_io {
+        if let Some(w) = b.weight {
+            write(dir, "io.weight", &format!("default {}", blkio_weight_to_io(w)))?;
+        }
+        for d in &b.weight_device {
+            if let Some(w) = d.weight {
+                write(
+                    dir,
+                    "io.weight",
+                    &format!("{}:{} {}", d.major, d.minor, blkio_weight_to_io(w)),
+                )?;
+            }
+        }
+        let throttles = [
+            ("rbps", &b.throttle_read_bps_device),
+            ("wbps", &b.throttle_write_bps_device),
+            ("riops", &b.throttle_read_iops_device),
+            ("wiops", &b.throttle_write_iops_device),
+        ];
+        for (key, list) in throttles {
+            for d in list {
+                write(dir, "io.max", &format!("{}:{} {key}={}", d.major, d.minor, d.rate))?;
+            }
+        }
+    }
+    for h in &r.hugepage_limits {
+        write(dir, &format!("hugetlb.{}.max", h.page_size), &h.limit.to_string())?;
+    }
+    for (key, value) in &r.unified {
+        if key.contains('/') || key.starts_with('.') {
+            bail!("linux.resources.unified {key:?}: not a cgroup file name");
+        }
+        write(dir, key, value)?;
+    }
+    Ok(())
+}
+
+pub(super) fn freeze(dir: &Path, frozen: bool) -> Result<()> {
+    write(dir, "cgroup.freeze", if frozen { "1" } else { "0" })?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while is_frozen(dir) != frozen {
+        if Instant::now() > deadline {
+            bail!(
+                "cgroup {} did not {}",
+                dir.display(),
+                if frozen { "freeze" } else { "thaw" }
+            );
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(())
+}
+
+pub(super) fn is_frozen(dir: &Path) -> bool {
+    read(dir, "cgroup.events").is_ok_and(|e| e.lines().any(|l| l.trim() == "frozen 1"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversions_match_runc() {
+        assert_eq!(shares_to_weight(1024), 39);
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(262144), 10000);
+        assert_eq!(blkio_weight_to_io(10), 1);
+        assert_eq!(blkio_weight_to_io(1000), 10000);
+    }
+}

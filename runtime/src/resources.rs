@@ -1,0 +1,180 @@
+//! linux.resources: the typed limits that the cgroups code applies.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Resources {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<DeviceRule>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Memory>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<Cpu>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids: Option<Pids>,
+    #[serde(default, rename = "blockIO", skip_serializing_if = "Option::is_none")]
+    pub block_io: Option<BlockIo>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hugepage_limits: Vec<HugepageLimit>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unified: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DeviceRule {
+    #[serde(default)]
+    pub allow: bool,
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub major: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minor: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Memory {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reservation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swap: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swappiness: Option<u64>,
+    #[serde(default, rename = "disableOOMKiller", skip_serializing_if = "Option::is_none")]
+    pub disable_oom_killer: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Cpu {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shares: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realtime_runtime: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realtime_period: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mems: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Pids {
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockIo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u16>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weight_device: Vec<WeightDevice>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub throttle_read_bps_device: Vec<ThrottleDevice>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub throttle_write_bps_device: Vec<ThrottleDevice>,
+    #[serde(default, rename = "throttleReadIOPSDevice", skip_serializing_if = "Vec::is_empty")]
+    pub throttle_read_iops_device: Vec<ThrottleDevice>,
+    #[serde(default, rename = "throttleWriteIOPSDevice", skip_serializing_if = "Vec::is_empty")]
+    pub throttle_write_iops_device: Vec<ThrottleDevice>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct WeightDevice {
+    pub major: i64,
+    pub minor: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u16>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ThrottleDevice {
+    pub major: i64,
+    pub minor: i64,
+    pub rate: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HugepageLimit {
+    pub page_size: String,
+    pub limit: u64,
+}
+
+impl DeviceRule {
+    /// The v1 devices.allow/deny line: `c 1:3 rwm`, `a *:* rwm`.
+    pub fn v1_line(&self) -> String {
+        let num = |n: Option<i64>| {
+            n.filter(|n| *n >= 0)
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "*".into())
+        };
+        format!(
+            "{} {}:{} {}",
+            self.kind.as_deref().unwrap_or("a"),
+            num(self.major),
+            num(self.minor),
+            self.access.as_deref().unwrap_or("rwm")
+        )
+    }
+}
+
+/// Devices every container may use whatever its config says, as runc allows:
+/// the default nodes, the pty multiplexer and the ptys.
+pub fn default_device_rules() -> Vec<DeviceRule> {
+    let c = |major: i64, minor: Option<i64>| DeviceRule {
+        allow: true,
+        kind: Some("c".into()),
+        major: Some(major),
+        minor,
+        access: Some("rwm".into()),
+    };
+    vec![
+        c(1, Some(3)),
+        c(1, Some(5)),
+        c(1, Some(7)),
+        c(1, Some(8)),
+        c(1, Some(9)),
+        c(5, Some(0)),
+        c(5, Some(1)),
+        c(5, Some(2)),
+        c(136, None),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_spec_names() {
+        let r: Resources = serde_json::from_str(
+            r#"{"memory": {"limit": 1048576, "disableOOMKiller": true}, "cpu": {"shares": 512, "cpus": "0"},
+                "pids": {"limit": 10}, "blockIO": {"weight": 100, "throttleReadIOPSDevice": [{"major": 8, "minor": 0, "rate": 5}]},
+                "hugepageLimits": [{"pageSize": "2MB", "limit": 0}], "unified": {"memory.high": "max"},
+                "devices": [{"allow": false, "access": "rwm"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.memory.unwrap().disable_oom_killer, Some(true));
+        assert_eq!(r.block_io.unwrap().throttle_read_iops_device[0].rate, 5);
+        assert_eq!(r.devices[0].v1_line(), "a *:* rwm");
+        assert_eq!(default_device_rules()[8].v1_line(), "c 136:* rwm");
+    }
+}
