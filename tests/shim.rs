@@ -236,6 +236,11 @@ impl Drop for Containerd {
             let _ = nix::mount::umount2(t, nix::mount::MntFlags::MNT_DETACH);
         }
         let _ = std::fs::remove_dir_all(Path::new("/run/containerd/myshim").join(&self.namespace));
+        // ctr puts containers in /NAMESPACE/ID; the runtime removes the
+        // container's cgroup, the namespace's parent is ours to remove.
+        for hierarchy in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+            let _ = std::fs::remove_dir(hierarchy.path().join(&self.namespace));
+        }
     }
 }
 
@@ -258,6 +263,22 @@ fn assert_clean(c: &Containerd) {
         .map(|d| d.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "runtime state left: {left:?}");
+    for hierarchy in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let parent = hierarchy.path().join(&c.namespace);
+        let children: Vec<_> = std::fs::read_dir(&parent)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().is_dir())
+                    .map(|e| e.file_name())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(
+            children.is_empty(),
+            "cgroups left in {}: {children:?}",
+            parent.display()
+        );
+    }
 }
 
 #[test]
