@@ -93,6 +93,47 @@ enum Command {
     },
     /// Run a new process in a running container
     Exec(ExecArgs),
+    /// Freeze every process of a container (cgroup freezer)
+    Pause { id: String },
+    /// Thaw a paused container
+    Resume { id: String },
+    /// Change a running container's resource limits
+    Update(UpdateArgs),
+}
+
+#[derive(Args)]
+struct UpdateArgs {
+    id: String,
+    /// linux.resources JSON to apply, from a file or `-` for stdin
+    #[arg(short, long)]
+    resources: Option<PathBuf>,
+    /// Memory limit in bytes
+    #[arg(long)]
+    memory: Option<i64>,
+    /// Memory soft limit in bytes
+    #[arg(long)]
+    memory_reservation: Option<i64>,
+    /// Memory plus swap limit in bytes (-1: unlimited)
+    #[arg(long)]
+    memory_swap: Option<i64>,
+    /// CPU shares (relative weight)
+    #[arg(long)]
+    cpu_shares: Option<u64>,
+    /// CPU CFS quota in microseconds
+    #[arg(long)]
+    cpu_quota: Option<i64>,
+    /// CPU CFS period in microseconds
+    #[arg(long)]
+    cpu_period: Option<u64>,
+    /// CPUs to use (e.g. 0-1)
+    #[arg(long)]
+    cpuset_cpus: Option<String>,
+    /// Memory nodes to use
+    #[arg(long)]
+    cpuset_mems: Option<String>,
+    /// Maximum number of processes (0 or -1: unlimited)
+    #[arg(long)]
+    pids_limit: Option<i64>,
 }
 
 #[derive(Args)]
@@ -207,6 +248,9 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Delete { id, force } => container::delete(&root, &id, force).map(|_| 0),
         Command::Ps { id, format, ps_args } => ps(&root, &id, &format, ps_args).map(|_| 0),
         Command::Exec(args) => exec_in(&root, args),
+        Command::Pause { id } => container::pause(&root, &id).map(|_| 0),
+        Command::Resume { id } => container::resume(&root, &id).map(|_| 0),
+        Command::Update(args) => update(&root, args).map(|_| 0),
     }
 }
 
@@ -297,6 +341,42 @@ fn print_table<const N: usize>(rows: &[[String; N]]) {
         let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
         println!("{}", line.join("   ").trim_end());
     }
+}
+
+/// runc's update: the flags change the container's current resources; -r
+/// replaces them with a linux.resources document.
+fn update(root: &std::path::Path, args: UpdateArgs) -> Result<()> {
+    use myshim_runtime::resources::{Cpu, Memory, Pids, Resources};
+    let mut r: Resources = match &args.resources {
+        Some(path) => {
+            let text = if path.as_os_str() == "-" {
+                let mut t = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)?;
+                t
+            } else {
+                std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+            };
+            serde_json::from_str(&text).context("invalid linux.resources JSON")?
+        }
+        None => {
+            let saved = state::ContainerDir::open(root, &args.id)?.load()?;
+            saved.config.linux().resources.clone().unwrap_or_default()
+        }
+    };
+    let memory = r.memory.get_or_insert_with(Memory::default);
+    memory.limit = args.memory.or(memory.limit);
+    memory.reservation = args.memory_reservation.or(memory.reservation);
+    memory.swap = args.memory_swap.or(memory.swap);
+    let cpu = r.cpu.get_or_insert_with(Cpu::default);
+    cpu.shares = args.cpu_shares.or(cpu.shares);
+    cpu.quota = args.cpu_quota.or(cpu.quota);
+    cpu.period = args.cpu_period.or(cpu.period);
+    cpu.cpus = args.cpuset_cpus.or(cpu.cpus.take());
+    cpu.mems = args.cpuset_mems.or(cpu.mems.take());
+    if let Some(limit) = args.pids_limit {
+        r.pids = Some(Pids { limit });
+    }
+    container::update(root, &args.id, &r)
 }
 
 fn ps(root: &std::path::Path, id: &str, format: &str, ps_args: Vec<String>) -> Result<()> {

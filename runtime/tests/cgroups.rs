@@ -1,0 +1,314 @@
+//! cgroups with real containers: every resource set is read back from the
+//! cgroup files (v1 on this host, v2 in the VM: contrib/test-cgroup2-vm.sh),
+//! limits really limit, pause really freezes, and nothing is left behind.
+
+mod common;
+use common::*;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn unified() -> bool {
+    nix::sys::statfs::statfs("/sys/fs/cgroup").is_ok_and(|s| s.filesystem_type().0 == 0x6367_7270)
+}
+
+/// A cgroupsPath no other test uses.
+fn cg_path(name: &str) -> String {
+    format!("/myshim-test-{}/{name}", std::process::id())
+}
+
+/// The host directory holding `controller`'s files for `path`.
+fn cg_dir(controller: &str, path: &str) -> PathBuf {
+    let rel = path.trim_start_matches('/');
+    if unified() {
+        Path::new("/sys/fs/cgroup").join(rel)
+    } else {
+        Path::new("/sys/fs/cgroup").join(controller).join(rel)
+    }
+}
+
+fn cg_read(controller: &str, path: &str, file: &str) -> String {
+    let p = cg_dir(controller, path).join(file);
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .trim()
+        .to_string()
+}
+
+/// No directory of `path` is left in any hierarchy; removes the test's parent.
+fn assert_cgroup_gone(path: &str) {
+    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let dir = if unified() {
+            Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'))
+        } else {
+            h.path().join(path.trim_start_matches('/'))
+        };
+        assert!(!dir.exists(), "cgroup {} left behind", dir.display());
+        if let Some(parent) = dir.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+}
+
+#[test]
+fn resources_are_written_to_the_cgroup_files() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let path = cg_path("res");
+    let mut b = env.bundle("res", &["sleep", "100"]);
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = json!(path);
+        c["linux"]["resources"]["memory"] = json!({"limit": 67108864, "reservation": 33554432});
+        c["linux"]["resources"]["cpu"] =
+            json!({"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"});
+        c["linux"]["resources"]["pids"] = json!({"limit": 50});
+    });
+    env.ok(&["run", "-d", "-b", b.arg(), "res"]);
+    let pid = env.pid("res");
+    if unified() {
+        assert_eq!(cg_read("", &path, "memory.max"), "67108864");
+        assert_eq!(cg_read("", &path, "memory.low"), "33554432");
+        assert_eq!(cg_read("", &path, "cpu.weight"), "20");
+        assert_eq!(cg_read("", &path, "cpu.max"), "50000 100000");
+        assert_eq!(cg_read("", &path, "cpuset.cpus"), "0");
+        assert_eq!(cg_read("", &path, "pids.max"), "50");
+    } else {
+        assert_eq!(cg_read("memory", &path, "memory.limit_in_bytes"), "67108864");
+        assert_eq!(cg_read("memory", &path, "memory.soft_limit_in_bytes"), "33554432");
+        assert_eq!(cg_read("cpu", &path, "cpu.shares"), "512");
+        assert_eq!(cg_read("cpu", &path, "cpu.cfs_quota_us"), "50000");
+        assert_eq!(cg_read("cpu", &path, "cpu.cfs_period_us"), "100000");
+        assert_eq!(cg_read("cpuset", &path, "cpuset.cpus"), "0");
+        assert_eq!(cg_read("pids", &path, "pids.max"), "50");
+        let devices = cg_read("devices", &path, "devices.list");
+        assert!(
+            devices.contains("c 1:3 rwm") && !devices.contains("a *:* rwm"),
+            "{devices}"
+        );
+    }
+    let procs = cg_read("pids", &path, "cgroup.procs");
+    assert!(
+        procs.lines().any(|l| l == pid.to_string()),
+        "init not in its cgroup: {procs}"
+    );
+    // ps reads the cgroup.
+    let pids: Vec<i32> = serde_json::from_str(&env.ok(&["ps", "-f", "json", "res"])).unwrap();
+    assert_eq!(pids, vec![pid]);
+    env.ok(&["delete", "-f", "res"]);
+    assert_cgroup_gone(&path);
+    env.assert_gone("res", &b);
+}
+
+#[test]
+fn pids_limit_stops_a_fork_bomb() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let path = cg_path("bomb");
+    // Fork until refused, then count processes with shell builtins only.
+    let script = "(i=0; while [ $i -lt 40 ]; do sleep 30 & i=$((i+1)); done) 2>/dev/null; set -- /proc/[0-9]*; echo $#";
+    let out = sh_in(&env, "bomb", script, |c| {
+        c["linux"]["cgroupsPath"] = json!(path);
+        c["linux"]["resources"]["pids"] = json!({"limit": 10});
+    });
+    let processes: u32 = out.trim().parse().unwrap();
+    assert!(
+        (2..=10).contains(&processes),
+        "{processes} processes under a limit of 10"
+    );
+    assert_cgroup_gone(&path);
+}
+
+#[test]
+fn memory_limit_ends_in_an_oom_kill() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let path = cg_path("oom");
+    let mut b = env.bundle(
+        "oom",
+        &[
+            "sh",
+            "-c",
+            "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived",
+        ],
+    );
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = json!(path);
+        c["linux"]["resources"]["memory"] = json!({"limit": 16777216});
+    });
+    let (code, stdout, _) = run_output(&env, &b, "oom");
+    assert!(!stdout.contains("survived"), "allocated past the limit");
+    assert_ne!(code, 0);
+    assert_cgroup_gone(&path);
+    env.assert_gone("oom", &b);
+}
+
+#[test]
+fn pause_freezes_and_resume_thaws() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let path = cg_path("pause");
+    let mut b = env.bundle(
+        "pause",
+        &["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /dev/shm/n; done"],
+    );
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!(path));
+    env.ok(&["run", "-d", "-b", b.arg(), "pause"]);
+    let pid = env.pid("pause");
+    let counter = || {
+        let out = env.ok(&["exec", "pause", "cat", "/dev/shm/n"]);
+        out.trim().parse::<u64>().unwrap_or(0)
+    };
+    env.ok(&["pause", "pause"]);
+    assert_eq!(env.status("pause"), "paused");
+    assert!(env.ok(&["list"]).contains("paused"));
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let frozen_state = state.rsplit(')').next().unwrap().trim_start().chars().next().unwrap();
+    assert!(
+        frozen_state == 'D' || frozen_state == 'T' || frozen_state == 'S',
+        "{frozen_state}"
+    );
+    let before = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let after = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).unwrap();
+    assert_eq!(before, after, "a paused process ran");
+    let e = env.fails(&["start", "pause"]);
+    assert!(e.contains("paused"), "{e}");
+    env.ok(&["resume", "pause"]);
+    assert_eq!(env.status("pause"), "running");
+    let first = counter();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while counter() == first {
+        assert!(Instant::now() < deadline, "the counter did not move after resume");
+    }
+    let e = env.fails(&["resume", "pause"]);
+    assert!(e.contains("not paused"), "{e}");
+    env.ok(&["delete", "-f", "pause"]);
+    assert_cgroup_gone(&path);
+}
+
+#[test]
+fn update_changes_limits() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let path = cg_path("upd");
+    let mut b = env.bundle("upd", &["sleep", "100"]);
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!(path));
+    env.ok(&["run", "-d", "-b", b.arg(), "upd"]);
+    env.ok(&[
+        "update",
+        "--memory",
+        "33554432",
+        "--pids-limit",
+        "7",
+        "--cpu-shares",
+        "256",
+        "upd",
+    ]);
+    let file = env.dir.path().join("r.json");
+    std::fs::write(&file, json!({"pids": {"limit": 9}}).to_string()).unwrap();
+    if unified() {
+        assert_eq!(cg_read("", &path, "memory.max"), "33554432");
+        assert_eq!(cg_read("", &path, "pids.max"), "7");
+    } else {
+        assert_eq!(cg_read("memory", &path, "memory.limit_in_bytes"), "33554432");
+        assert_eq!(cg_read("pids", &path, "pids.max"), "7");
+        assert_eq!(cg_read("cpu", &path, "cpu.shares"), "256");
+    }
+    env.ok(&["update", "-r", file.to_str().unwrap(), "upd"]);
+    assert_eq!(cg_read("pids", &path, "pids.max"), "9");
+    let e = env.fails(&["update", "--cpuset-cpus", "999", "upd"]);
+    assert!(e.contains("cpuset.cpus") && e.contains("999"), "{e}");
+    env.ok(&["delete", "-f", "upd"]);
+    assert_cgroup_gone(&path);
+}
+
+#[test]
+fn delete_kills_what_is_left_in_the_cgroup() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let path = cg_path("left");
+    // Without a pid namespace, a child outlives the init unless the cgroup is cleaned.
+    let mut b = env.bundle("left", &["sh", "-c", "sleep 1000 & sleep 1000"]);
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = json!(path);
+        c["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "uts"}]);
+    });
+    env.ok(&["run", "-d", "-b", b.arg(), "left"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // sh forks one sleep and execs the other.
+    while cg_read("pids", &path, "cgroup.procs").lines().count() < 2 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pids: Vec<i32> = cg_read("pids", &path, "cgroup.procs")
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    env.ok(&["kill", "left", "KILL"]);
+    env.wait_status("left", "stopped");
+    env.ok(&["delete", "left"]);
+    for pid in pids {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(
+            stat.is_empty() || stat.rsplit(')').next().unwrap().trim_start().starts_with('Z'),
+            "{pid} survived delete"
+        );
+    }
+    assert_cgroup_gone(&path);
+    env.assert_gone("left", &b);
+}
+
+#[test]
+fn bad_cgroup_input_is_refused_and_leaves_nothing() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let mut b = env.bundle("sysd", &["true"]);
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!("system.slice:myshim:sysd"));
+    let e = env.fails(&["create", "-b", b.arg(), "sysd"]);
+    assert!(e.contains("systemd"), "{e}");
+    env.assert_gone("sysd", &b);
+
+    let path = cg_path("rejected");
+    let mut b = env.bundle("rej", &["true"]);
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = json!(path);
+        c["linux"]["resources"]["cpu"] = json!({"cpus": "999"});
+    });
+    let e = env.fails(&["create", "-b", b.arg(), "rej"]);
+    assert!(e.contains("cpuset.cpus") && e.contains("999"), "{e}");
+    env.assert_gone("rej", &b);
+    assert_cgroup_gone(&path);
+}
+
+#[test]
+fn device_rules_deny_what_is_not_allowed() {
+    if !is_root() || unified() {
+        // v2 device rules need an eBPF program: not built yet.
+        return;
+    }
+    let env = Env::new();
+    let path = cg_path("dev");
+    let out = sh_in(&env, "devrule", "mknod /tmp/mem c 1 1 && head -c 1 /tmp/mem >/dev/null 2>&1 && echo opened || echo denied; head -c 1 /dev/zero | wc -c", |c| {
+        c["linux"]["cgroupsPath"] = json!(path);
+        c["root"]["readonly"] = json!(false);
+        for set in ["bounding", "effective", "permitted"] {
+            c["process"]["capabilities"][set].as_array_mut().unwrap().push(json!("CAP_MKNOD"));
+        }
+    });
+    assert_eq!(out, "denied\n1\n");
+    assert_cgroup_gone(&path);
+}
