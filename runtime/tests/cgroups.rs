@@ -17,6 +17,40 @@ fn cg_path(name: &str) -> String {
     format!("/myshim-test-{}/{name}", std::process::id())
 }
 
+/// Removes the test's cgroup directories at the end of a test, pass or
+/// fail; declared before the Env so that it runs after the containers go.
+struct CgCleanup(String);
+
+impl Drop for CgCleanup {
+    fn drop(&mut self) {
+        let rel = self.0.trim_start_matches('/');
+        for h in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+            let base = if unified() {
+                PathBuf::from("/sys/fs/cgroup")
+            } else {
+                h.path()
+            };
+            let dir = base.join(rel);
+            // Whatever a failed test left in its own cgroup goes first.
+            for pid in std::fs::read_to_string(dir.join("cgroup.procs"))
+                .unwrap_or_default()
+                .lines()
+            {
+                if let Ok(pid) = pid.trim().parse::<i32>() {
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                }
+            }
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while std::fs::remove_dir(&dir).is_err() && dir.exists() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if let Some(parent) = dir.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+    }
+}
+
 /// The host directory holding `controller`'s files for `path`.
 fn cg_dir(controller: &str, path: &str) -> PathBuf {
     let rel = path.trim_start_matches('/');
@@ -55,8 +89,9 @@ fn resources_are_written_to_the_cgroup_files() {
     if !is_root() {
         return;
     }
-    let env = Env::new();
     let path = cg_path("res");
+    let _cleanup = CgCleanup(path.clone());
+    let env = Env::new();
     let mut b = env.bundle("res", &["sleep", "100"]);
     b.edit(|c| {
         c["linux"]["cgroupsPath"] = json!(path);
@@ -106,8 +141,9 @@ fn pids_limit_stops_a_fork_bomb() {
     if !is_root() {
         return;
     }
-    let env = Env::new();
     let path = cg_path("bomb");
+    let _cleanup = CgCleanup(path.clone());
+    let env = Env::new();
     // Fork until refused, then count processes with shell builtins only.
     let script = "(i=0; while [ $i -lt 40 ]; do sleep 30 & i=$((i+1)); done) 2>/dev/null; set -- /proc/[0-9]*; echo $#";
     let out = sh_in(&env, "bomb", script, |c| {
@@ -127,8 +163,9 @@ fn memory_limit_ends_in_an_oom_kill() {
     if !is_root() {
         return;
     }
-    let env = Env::new();
     let path = cg_path("oom");
+    let _cleanup = CgCleanup(path.clone());
+    let env = Env::new();
     let mut b = env.bundle(
         "oom",
         &[
@@ -153,8 +190,9 @@ fn pause_freezes_and_resume_thaws() {
     if !is_root() {
         return;
     }
-    let env = Env::new();
     let path = cg_path("pause");
+    let _cleanup = CgCleanup(path.clone());
+    let env = Env::new();
     let mut b = env.bundle(
         "pause",
         &["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /dev/shm/n; done"],
@@ -199,8 +237,9 @@ fn update_changes_limits() {
     if !is_root() {
         return;
     }
-    let env = Env::new();
     let path = cg_path("upd");
+    let _cleanup = CgCleanup(path.clone());
+    let env = Env::new();
     let mut b = env.bundle("upd", &["sleep", "100"]);
     b.edit(|c| c["linux"]["cgroupsPath"] = json!(path));
     env.ok(&["run", "-d", "-b", b.arg(), "upd"]);
@@ -237,8 +276,9 @@ fn delete_kills_what_is_left_in_the_cgroup() {
     if !is_root() {
         return;
     }
-    let env = Env::new();
     let path = cg_path("left");
+    let _cleanup = CgCleanup(path.clone());
+    let env = Env::new();
     // Without a pid namespace, a child outlives the init unless the cgroup is cleaned.
     let mut b = env.bundle("left", &["sh", "-c", "sleep 1000 & sleep 1000"]);
     b.edit(|c| {
@@ -300,8 +340,9 @@ fn device_rules_deny_what_is_not_allowed() {
         // v2 device rules need an eBPF program: not built yet.
         return;
     }
-    let env = Env::new();
     let path = cg_path("dev");
+    let _cleanup = CgCleanup(path.clone());
+    let env = Env::new();
     let out = sh_in(&env, "devrule", "mknod /tmp/mem c 1 1 && head -c 1 /tmp/mem >/dev/null 2>&1 && echo opened || echo denied; head -c 1 /dev/zero | wc -c", |c| {
         c["linux"]["cgroupsPath"] = json!(path);
         c["root"]["readonly"] = json!(false);
