@@ -8,3 +8,4 @@ contrib/fetch-containerd.sh  # containerd 1.7 and 2.x beside the installed 1.6
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -q -- -D warnings
 cargo test --workspace
+contrib/test-cgroup2-vm.sh   # the cgroup tests again on cgroup v2, in a VM
