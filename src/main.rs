@@ -2,6 +2,7 @@
 //! which containerd 2.x bridges) over the myshim runtime, run in process.
 
 mod io;
+mod metrics;
 mod service;
 mod spawner;
 

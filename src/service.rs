@@ -4,7 +4,8 @@
 use crate::io::{Paths, ProcessIo};
 use crate::spawner;
 use containerd_shim::protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskPaused, TaskResumed, TaskStart,
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused, TaskResumed,
+    TaskStart,
 };
 use containerd_shim::protos::protobuf::{well_known_types::timestamp::Timestamp, MessageDyn, MessageField};
 use containerd_shim::protos::topics::*;
@@ -211,6 +212,16 @@ impl Service {
         }
         match found {
             Some((container_id, id)) => {
+                // An init killed for memory: TaskOOM comes before its TaskExit.
+                if container_id == id && self.oom_killed(&container_id) {
+                    self.publish(
+                        TASK_OOM_EVENT_TOPIC,
+                        Box::new(TaskOOM {
+                            container_id: container_id.clone(),
+                            ..Default::default()
+                        }),
+                    );
+                }
                 // Published under the lock: a start that is still publishing
                 // its own event holds it, so the exit comes after.
                 self.publish(
@@ -231,6 +242,10 @@ impl Service {
         }
         drop(table);
         self.table.1.notify_all();
+    }
+
+    fn oom_killed(&self, id: &str) -> bool {
+        container::stats(&state_root(&self.namespace), id).is_ok_and(|s| s.oom_kills > 0)
     }
 
     /// Registers a started process's pid, taking an exit that came first.
@@ -676,11 +691,15 @@ impl containerd_shim::Task for Service {
         Ok(api::Empty::new())
     }
 
-    fn stats(&self, _ctx: &TtrpcContext, _req: api::StatsRequest) -> TtrpcResult<api::StatsResponse> {
-        Err(rpc_error(
-            Code::UNIMPLEMENTED,
-            "stats need cgroups, not implemented yet",
-        ))
+    fn stats(&self, _ctx: &TtrpcContext, req: api::StatsRequest) -> TtrpcResult<api::StatsResponse> {
+        self.lock().task(&req.id)?;
+        let stats = container::stats(&state_root(&self.namespace), &req.id).map_err(internal)?;
+        let unified = myshim_runtime::cgroups::is_unified_host();
+        let any = crate::metrics::to_any(&stats, unified).map_err(|e| rpc_error(Code::INTERNAL, e))?;
+        Ok(api::StatsResponse {
+            stats: MessageField::some(any),
+            ..Default::default()
+        })
     }
 }
 

@@ -706,3 +706,84 @@ fn tasks_survive_a_containerd_restart() {
     c.ok(&["container", "rm", "r1"]);
     assert_clean(&c);
 }
+
+#[test]
+fn metrics_pause_resume_and_oom() {
+    if !is_root() {
+        return;
+    }
+    let (_, containerd, ctr) = versions().remove(0);
+    let c = Containerd::start(&containerd, &ctr);
+    let mut events = c.cmd(&["events"]).stdout(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    c.ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        RUNTIME,
+        "--memory-limit",
+        "33554432",
+        IMAGE,
+        "m",
+        "sleep",
+        "1000",
+    ]);
+    c.wait_task("m", "RUNNING");
+    let metrics = c.ok(&["task", "metrics", "m"]);
+    let value = |name: &str| -> u64 {
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name}: {metrics}"));
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    assert!(value("memory.usage_in_bytes") > 0, "{metrics}");
+    assert_eq!(value("memory.limit_in_bytes"), 33554432, "{metrics}");
+    assert_eq!(value("pids.current"), 1, "{metrics}");
+    c.ok(&["task", "pause", "m"]);
+    c.wait_task("m", "PAUSED");
+    c.ok(&["task", "resume", "m"]);
+    c.wait_task("m", "RUNNING");
+    c.ok(&["task", "kill", "-s", "KILL", "m"]);
+    c.wait_task("m", "STOPPED");
+    c.ok(&["task", "delete", "m"]);
+    c.ok(&["container", "rm", "m"]);
+    // A memory hog under a small limit: TaskOOM, then its TaskExit.
+    let hog = "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived";
+    let out = c.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        "--memory-limit",
+        "16777216",
+        IMAGE,
+        "hog",
+        "sh",
+        "-c",
+        hog,
+    ]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("survived"));
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = events.kill();
+    let text = String::from_utf8_lossy(&events.wait_with_output().unwrap().stdout).into_owned();
+    let topics: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(&c.namespace))
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")))
+        .collect();
+    let pos = |t: &str| {
+        topics
+            .iter()
+            .position(|x| *x == t)
+            .unwrap_or_else(|| panic!("{t} missing: {text}"))
+    };
+    assert!(pos("/tasks/paused") < pos("/tasks/resumed"), "{text}");
+    let oom = pos("/tasks/oom");
+    assert_eq!(
+        topics[oom + 1],
+        "/tasks/exit",
+        "TaskOOM must come right before the exit: {text}"
+    );
+    assert_clean(&c);
+}

@@ -494,6 +494,13 @@ pub fn update(root: &Path, id: &str, resources: &crate::resources::Resources) ->
     dir.save(&saved)
 }
 
+/// The container's cgroup usage.
+pub fn stats(root: &Path, id: &str) -> Result<crate::cgroups::Stats> {
+    let dir = ContainerDir::open(root, id)?;
+    let saved = dir.load()?;
+    Ok(cgroup_of(&saved)?.stats())
+}
+
 /// The state of one container, as `state` prints it.
 pub fn state(root: &Path, id: &str) -> Result<String> {
     let dir = ContainerDir::open(root, id)?;

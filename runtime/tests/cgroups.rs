@@ -128,6 +128,11 @@ fn resources_are_written_to_the_cgroup_files() {
         procs.lines().any(|l| l == pid.to_string()),
         "init not in its cgroup: {procs}"
     );
+    let stats: serde_json::Value = serde_json::from_str(&env.ok(&["events", "--stats", "res"])).unwrap();
+    assert_eq!(stats["type"], "stats");
+    assert_eq!(stats["data"]["memory_limit"], 67108864);
+    assert_eq!(stats["data"]["pids_current"], 1);
+    assert_eq!(stats["data"]["pids_limit"], 50);
     // ps reads the cgroup.
     let pids: Vec<i32> = serde_json::from_str(&env.ok(&["ps", "-f", "json", "res"])).unwrap();
     assert_eq!(pids, vec![pid]);

@@ -99,6 +99,13 @@ enum Command {
     Resume { id: String },
     /// Change a running container's resource limits
     Update(UpdateArgs),
+    /// Print a container's resource usage (--stats) as JSON
+    Events {
+        id: String,
+        /// Print the usage once and exit
+        #[arg(long)]
+        stats: bool,
+    },
 }
 
 #[derive(Args)]
@@ -251,6 +258,14 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Pause { id } => container::pause(&root, &id).map(|_| 0),
         Command::Resume { id } => container::resume(&root, &id).map(|_| 0),
         Command::Update(args) => update(&root, args).map(|_| 0),
+        Command::Events { id, stats } => {
+            if !stats {
+                bail!("only `events --stats` is implemented");
+            }
+            let data = container::stats(&root, &id)?;
+            println!("{}", serde_json::json!({"type": "stats", "id": id, "data": data}));
+            Ok(0)
+        }
     }
 }
 

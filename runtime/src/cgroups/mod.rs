@@ -2,8 +2,11 @@
 //! (one directory per hierarchy; hybrid hosts count as v1) or v2 (one
 //! directory in the unified tree). v1.rs and v2.rs turn resources into files.
 
+mod stats;
 mod v1;
 mod v2;
+
+pub use stats::Stats;
 
 use crate::resources::Resources;
 use crate::spec::Linux;
