@@ -70,6 +70,15 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
     let (parent_end, child_end) = sync::pair()?;
     let pid_join = joins.iter().find(|j| j.kind == NamespaceType::Pid);
     let own_pid_ns = Join::open(NamespaceType::Pid, "/proc/self/ns/pid_for_children")?;
+    // Unprivileged, we have no say over the container's pid namespace until
+    // we are in its user namespace: join it here (this process is a CLI that
+    // exits after; a root shim never takes this path).
+    let parent_joined_userns = !nix::unistd::geteuid().is_root() && pid_join.is_some() && in_userns;
+    if parent_joined_userns {
+        if let Some(j) = joins.iter().find(|j| j.kind == NamespaceType::User) {
+            j.enter()?;
+        }
+    }
     if let Some(j) = pid_join {
         j.enter()?;
     }
@@ -80,14 +89,26 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
     let child = crate::namespaces::clone_with(flags, cgroup_fd.as_ref(), || {
         // SAFETY: the child's copy of the parent's end.
         unsafe { libc::close(parent_end.raw()) };
-        let err = match exec_child(process, &joins, &child_end, opts.preserve_fds, in_userns) {
+        let err = match exec_child(
+            process,
+            &JoinPlan {
+                joins: &joins,
+                in_userns,
+                parent_joined_userns,
+            },
+            &child_end,
+            opts.preserve_fds,
+        ) {
             Ok(never) => match never {},
             Err(e) => e,
         };
         let _ = child_end.send(&Msg::Error(format!("{err:#}")));
         1
     });
-    own_pid_ns.enter()?;
+    // Inside the container's user namespace ours is out of reach: we exit soon.
+    if !parent_joined_userns {
+        own_pid_ns.enter()?;
+    }
     let child = child?;
     drop(child_end);
     if let Some(cg) = cgroup.as_ref().filter(|c| !c.is_v2()) {
@@ -118,16 +139,25 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
     })
 }
 
+/// What the exec'd child needs to know about the namespaces to join.
+struct JoinPlan<'a> {
+    joins: &'a [Join],
+    in_userns: bool,
+    /// The parent is already in the container's user namespace.
+    parent_joined_userns: bool,
+}
+
 fn exec_child(
     process: &Process,
-    joins: &[Join],
+    plan: &JoinPlan,
     channel: &sync::Channel,
     preserve_fds: u32,
-    in_userns: bool,
 ) -> Result<std::convert::Infallible> {
+    let (joins, in_userns, parent_joined_userns) = (plan.joins, plan.in_userns, plan.parent_joined_userns);
     init::reset_signals();
     channel.expect(Msg::Proceed)?;
-    for join in joins.iter().filter(|j| j.kind != NamespaceType::Pid) {
+    let skip = |kind| kind == NamespaceType::Pid || (kind == NamespaceType::User && parent_joined_userns);
+    for join in joins.iter().filter(|j| !skip(j.kind)) {
         join.enter()?;
     }
     init::set_dumpable(false)?;

@@ -92,7 +92,10 @@ impl ContainerDir {
     /// Makes the directory for a new container; fails if the id is taken.
     pub fn create(root: &Path, id: &str) -> Result<ContainerDir> {
         validate_id(id)?;
-        std::fs::create_dir_all(root).with_context(|| format!("creating state root {}", root.display()))?;
+        // Private to its owner, as runc's.
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(root)
+            .with_context(|| format!("creating state root {}", root.display()))?;
         let path = root.join(id);
         match std::fs::create_dir(&path) {
             Ok(()) => {}

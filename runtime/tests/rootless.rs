@@ -1,0 +1,311 @@
+//! Rootless: an ordinary user with subordinate id ranges, created for each
+//! test and removed after it, runs containers with no help from root.
+
+mod common;
+use common::*;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// A throwaway user with a home-less temp dir of its own and subuid ranges.
+struct User {
+    name: String,
+    uid: u32,
+    dir: tempfile::TempDir,
+    myshim: PathBuf,
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+impl User {
+    fn new() -> User {
+        let name = format!("msrl{}x{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst));
+        let out = Command::new("useradd")
+            .args(["--no-create-home", "--shell", "/bin/sh", &name])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "useradd: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let id = |flag: &str| {
+            let o = Command::new("id").args([flag, &name]).output().unwrap();
+            String::from_utf8_lossy(&o.stdout).trim().parse::<u32>().unwrap()
+        };
+        let uid = id("-u");
+        // Ranges that useradd may not have added: take a block by uid.
+        let start = 300_000 + (uid % 1000) * 65_536;
+        for file in ["/etc/subuid", "/etc/subgid"] {
+            let text = std::fs::read_to_string(file).unwrap_or_default();
+            if !text.lines().any(|l| l.starts_with(&format!("{name}:"))) {
+                let mut f = std::fs::OpenOptions::new().append(true).open(file).unwrap();
+                std::io::Write::write_all(&mut f, format!("{name}:{start}:65536\n").as_bytes()).unwrap();
+            }
+        }
+        let dir = tempfile::Builder::new().prefix("myshim-rootless").tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        // The user may not reach the build tree: run a copy of the binary.
+        let myshim = dir.path().join("myshim");
+        std::fs::copy(MYSHIM, &myshim).unwrap();
+        let u = User { name, uid, dir, myshim };
+        u.chown(u.dir.path());
+        u
+    }
+
+    fn chown(&self, path: &Path) {
+        let status = Command::new("chown")
+            .arg("-R")
+            .arg(format!("{0}:{0}", self.name))
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn xdg(&self) -> PathBuf {
+        self.dir.path().join("xdg")
+    }
+
+    /// A bundle made by the user with `myshim spec --rootless`, running `args`.
+    fn bundle(&self, name: &str, args: &[&str]) -> PathBuf {
+        let b = self.dir.path().join(name);
+        make_rootfs(&b.join("rootfs"));
+        self.chown(&b);
+        let out = self.myshim(&["spec", "--rootless", "-b", b.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let path = b.join("config.json");
+        let mut c: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        c["process"]["terminal"] = json!(false);
+        c["process"]["args"] = json!(args);
+        std::fs::write(&path, c.to_string()).unwrap();
+        b
+    }
+
+    fn edit(&self, bundle: &Path, f: impl FnOnce(&mut Value)) {
+        let path = bundle.join("config.json");
+        let mut c: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        f(&mut c);
+        std::fs::write(&path, c.to_string()).unwrap();
+    }
+
+    /// `myshim ARGS` as the user, with its XDG_RUNTIME_DIR.
+    fn command(&self, args: &[&str]) -> Command {
+        std::fs::create_dir_all(self.xdg()).unwrap();
+        self.chown(&self.xdg());
+        // By path: a test may give the user a PATH without it.
+        let mut c = Command::new("/usr/bin/setpriv");
+        c.args(["--reuid", &self.name, "--regid", &self.name, "--init-groups", "--"])
+            .arg(&self.myshim)
+            .args(args)
+            .env("XDG_RUNTIME_DIR", self.xdg())
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn myshim(&self, args: &[&str]) -> Output {
+        let out = tempfile::tempfile().unwrap();
+        let err = tempfile::tempfile().unwrap();
+        let status = self
+            .command(args)
+            .stdout(out.try_clone().unwrap())
+            .stderr(err.try_clone().unwrap())
+            .status()
+            .unwrap();
+        let read = |mut f: std::fs::File| {
+            use std::io::{Read, Seek};
+            let mut v = vec![];
+            f.rewind().unwrap();
+            f.read_to_end(&mut v).unwrap();
+            v
+        };
+        Output {
+            status,
+            stdout: read(out),
+            stderr: read(err),
+        }
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.myshim(args);
+        assert!(
+            out.status.success(),
+            "myshim {args:?} as {}: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.myshim(args);
+        assert!(!out.status.success(), "myshim {args:?} should fail");
+        let e = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(e.trim_end().lines().count(), 1, "one line: {e:?}");
+        e
+    }
+}
+
+impl Drop for User {
+    fn drop(&mut self) {
+        let root = self.xdg().join("myshim");
+        for e in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+            let id = e.file_name().to_string_lossy().into_owned();
+            let _ = self.myshim(&["delete", "--force", &id]);
+        }
+        let _ = Command::new("userdel").arg(&self.name).output();
+        for file in ["/etc/subuid", "/etc/subgid"] {
+            if let Ok(text) = std::fs::read_to_string(file) {
+                let kept: String = text
+                    .lines()
+                    .filter(|l| !l.starts_with(&format!("{}:", self.name)))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                let _ = std::fs::write(file, kept);
+            }
+        }
+    }
+}
+
+fn ready() -> bool {
+    is_root() && Path::new("/usr/bin/newuidmap").exists()
+}
+
+#[test]
+fn spec_rootless_and_run_as_a_user() {
+    if !ready() {
+        return;
+    }
+    let u = User::new();
+    let b = u.bundle(
+        "b1",
+        &[
+            "sh",
+            "-c",
+            "id -u; cat /proc/self/uid_map; touch /sys/fs/cgroup/x 2>/dev/null || echo cgroup-ro",
+        ],
+    );
+    let out = u.ok(&["run", "-b", b.to_str().unwrap(), "r1"]);
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(words, ["0", "0", &u.uid.to_string(), "1", "cgroup-ro"], "{out}");
+    // The default root is $XDG_RUNTIME_DIR/myshim, private to the user.
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = std::fs::metadata(u.xdg().join("myshim")).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+    assert_eq!(meta.uid(), u.uid);
+    assert_no_leftovers(&b);
+}
+
+#[test]
+fn lifecycle_with_id_ranges_through_newuidmap() {
+    if !ready() {
+        return;
+    }
+    let u = User::new();
+    let b = u.bundle("b2", &["sleep", "100"]);
+    let subuid = std::fs::read_to_string("/etc/subuid").unwrap();
+    let start: u32 = subuid
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{}:", u.name)))
+        .unwrap()
+        .split(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    u.edit(&b, |c| {
+        let maps =
+            json!([{"containerID": 0, "hostID": u.uid, "size": 1}, {"containerID": 1, "hostID": start, "size": 65536}]);
+        c["linux"]["uidMappings"] = maps.clone();
+        c["linux"]["gidMappings"] =
+            json!([{"containerID": 0, "hostID": u.uid, "size": 1}, {"containerID": 1, "hostID": start, "size": 65536}]);
+    });
+    let bs = b.to_str().unwrap();
+    u.ok(&["create", "-b", bs, "c2"]);
+    assert!(u.ok(&["list"]).contains("created"));
+    u.ok(&["start", "c2"]);
+    let out = u.ok(&[
+        "exec",
+        "-u",
+        "1000:1000",
+        "c2",
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map",
+    ]);
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(
+        words,
+        ["1000", "0", &u.uid.to_string(), "1", "1", &start.to_string(), "65536"],
+        "{out}"
+    );
+    let pids: Vec<i32> = serde_json::from_str(&u.ok(&["ps", "-f", "json", "c2"])).unwrap();
+    assert_eq!(pids.len(), 1);
+    let owner = std::fs::metadata(format!("/proc/{}", pids[0]))
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .unwrap();
+    assert_eq!(owner, u.uid, "container root is the user on the host");
+    u.ok(&["kill", "c2", "KILL"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !u.ok(&["list"]).contains("stopped") {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    u.ok(&["delete", "c2"]);
+    assert!(!u.xdg().join("myshim/c2").exists());
+    assert_no_leftovers(&b);
+}
+
+#[test]
+fn mapping_the_user_may_not_use_is_refused() {
+    if !ready() {
+        return;
+    }
+    let u = User::new();
+    let b = u.bundle("b3", &["true"]);
+    // Host uid 0 is not the user's to map.
+    u.edit(&b, |c| {
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 1}]);
+    });
+    let e = u.fails(&["create", "-b", b.to_str().unwrap(), "c3"]);
+    assert!(e.contains("newuidmap") || e.contains("uid_map"), "{e}");
+    assert!(!u.xdg().join("myshim/c3").exists());
+    assert_no_leftovers(&b);
+}
+
+#[test]
+fn missing_newuidmap_is_named() {
+    if !ready() {
+        return;
+    }
+    let u = User::new();
+    let b = u.bundle("b4", &["true"]);
+    u.edit(&b, |c| {
+        c["linux"]["uidMappings"] =
+            json!([{"containerID": 0, "hostID": u.uid, "size": 1}, {"containerID": 1, "hostID": 300000, "size": 10}]);
+    });
+    let out = u
+        .command(&["create", "-b", b.to_str().unwrap(), "c4"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("newuidmap not found") && e.contains("uidmap"), "{e}");
+    assert!(!u.xdg().join("myshim/c4").exists());
+    assert_no_leftovers(&b);
+}
+
+#[test]
+fn unwritable_root_is_named() {
+    if !ready() {
+        return;
+    }
+    let u = User::new();
+    let b = u.bundle("b5", &["true"]);
+    let e = u.fails(&["--root", "/root/not-yours", "create", "-b", b.to_str().unwrap(), "c5"]);
+    assert!(e.contains("/root/not-yours"), "{e}");
+    assert_no_leftovers(&b);
+}
