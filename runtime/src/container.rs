@@ -166,6 +166,10 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
                 let socket = opts.console_socket.as_deref().filter(|_| !opts.keep_console);
                 console = crate::terminal::route_pty(master, socket)?;
             }
+            Msg::Seccomp => {
+                let fd = fd.context("seccomp message without an fd")?;
+                crate::seccomp::send_to_listener(&saved, &fd, Status::Creating)?;
+            }
             Msg::Ready => break,
             other => bail!("container init sent {other:?} during setup"),
         }

@@ -95,6 +95,7 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
                 joins: &joins,
                 in_userns,
                 parent_joined_userns,
+                seccomp: saved.config.linux().seccomp.as_ref(),
             },
             &child_end,
             opts.preserve_fds,
@@ -125,6 +126,10 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
                 let master = fd.context("pty message without an fd")?;
                 console = crate::terminal::route_pty(master, opts.console_socket.as_deref())?;
             }
+            Msg::Seccomp => {
+                let fd = fd.context("seccomp message without an fd")?;
+                crate::seccomp::send_to_listener(&saved, &fd, Status::Running)?;
+            }
             Msg::Ready => break,
             other => bail!("exec: unexpected {other:?}"),
         }
@@ -145,6 +150,8 @@ struct JoinPlan<'a> {
     in_userns: bool,
     /// The parent is already in the container's user namespace.
     parent_joined_userns: bool,
+    /// The container's filter applies to exec'd processes too.
+    seccomp: Option<&'a crate::spec::Seccomp>,
 }
 
 fn exec_child(
@@ -167,14 +174,15 @@ fn exec_child(
     } else {
         None
     };
-    init::exec_process(
+    let launch = init::Launch {
         process,
+        seccomp: plan.seccomp,
         channel,
-        console,
-        &StartGate::Immediate,
+        gate: &StartGate::Immediate,
         preserve_fds,
         in_userns,
-        &[],
-        "",
-    )
+        start_hooks: &[],
+        state_json: "",
+    };
+    init::exec_process(&launch, console)
 }

@@ -95,50 +95,70 @@ fn init_steps(a: &InitArgs) -> Result<std::convert::Infallible> {
     }
 
     // 5. The process itself.
-    exec_process(
+    let launch = Launch {
         process,
-        a.channel,
-        console,
-        &a.gate,
-        a.preserve_fds,
+        seccomp: a.spec.linux().seccomp.as_ref(),
+        channel: a.channel,
+        gate: &a.gate,
+        preserve_fds: a.preserve_fds,
         in_userns,
-        &hooks.start_container,
-        &state_json,
-    )
+        start_hooks: &hooks.start_container,
+        state_json: &state_json,
+    };
+    exec_process(&launch, console)
+}
+
+/// How a process (the init or an exec'd one) is finished and started.
+pub struct Launch<'a> {
+    pub process: &'a Process,
+    pub seccomp: Option<&'a crate::spec::Seccomp>,
+    pub channel: &'a Channel,
+    pub gate: &'a StartGate,
+    pub preserve_fds: u32,
+    pub in_userns: bool,
+    pub start_hooks: &'a [crate::spec::Hook],
+    pub state_json: &'a str,
 }
 
 /// The part shared by the init and exec'd processes: stdio, limits, user,
-/// capabilities, cwd, then waiting for the gate and execve.
-#[allow(clippy::too_many_arguments)]
-pub fn exec_process(
-    process: &Process,
-    channel: &Channel,
-    console: Option<Console>,
-    gate: &StartGate,
-    preserve_fds: u32,
-    in_userns: bool,
-    start_hooks: &[crate::spec::Hook],
-    state_json: &str,
-) -> Result<std::convert::Infallible> {
+/// capabilities, seccomp, cwd, then waiting for the gate and execve.
+pub fn exec_process(l: &Launch, console: Option<Console>) -> Result<std::convert::Infallible> {
+    let process = l.process;
     if let Some(console) = console {
-        attach_console(console, process, channel)?;
+        attach_console(console, process, l.channel)?;
     }
     process::set_rlimits(&process.rlimits)?;
     let root = open_dir(Path::new("/"))?;
     let exe = process::find_executable(&root, process)?;
     let exec_args = ExecArgs::new(&exe, process)?;
-    process::become_user(process, in_userns)?;
+    // Without noNewPrivileges only a privileged process may load a filter:
+    // load it before the capabilities go; with it, as late as possible.
+    if !process.no_new_privileges {
+        load_seccomp(l)?;
+    }
+    process::become_user(process, l.in_userns)?;
     if process.no_new_privileges {
         process::set_no_new_privileges()?;
+        load_seccomp(l)?;
     }
     nix::unistd::chdir(process.cwd.as_str()).with_context(|| format!("chdir to process.cwd {}", process.cwd))?;
-    process::cloexec_fds_from(3 + preserve_fds)?;
-    channel.send(&Msg::Ready)?;
-    if let StartGate::ExecFifo(state_dir) = gate {
+    process::cloexec_fds_from(3 + l.preserve_fds)?;
+    l.channel.send(&Msg::Ready)?;
+    if let StartGate::ExecFifo(state_dir) = l.gate {
         wait_for_start(state_dir)?;
     }
-    crate::hooks::run("startContainer", start_hooks, state_json.as_bytes())?;
+    crate::hooks::run("startContainer", l.start_hooks, l.state_json.as_bytes())?;
     Err(exec_args.exec())
+}
+
+/// Loads linux.seccomp; a notification fd goes to the parent, which hands
+/// it to the listener.
+fn load_seccomp(l: &Launch) -> Result<()> {
+    let Some(seccomp) = l.seccomp else { return Ok(()) };
+    if let Some(fd) = crate::seccomp::load(seccomp)? {
+        l.channel.send_with_fd(&Msg::Seccomp, Some(fd.as_raw_fd()))?;
+    }
+    Ok(())
 }
 
 /// Blocks until `start` opens the fifo for reading, then tells it we go.

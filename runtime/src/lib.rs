@@ -15,6 +15,7 @@ pub mod process;
 pub mod resources;
 pub mod rootfs;
 pub mod safe_path;
+pub mod seccomp;
 pub mod spec;
 pub mod state;
 pub mod sync;

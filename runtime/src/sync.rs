@@ -20,6 +20,8 @@ pub enum Msg {
     Continue(String),
     /// init -> parent: here is the pty master (fd attached).
     Console,
+    /// init -> parent: the seccomp notification fd (attached), for the listener.
+    Seccomp,
     /// init -> parent: set up and waiting for start.
     Ready,
     /// either way: what failed.
@@ -34,6 +36,7 @@ impl Msg {
             Msg::Continue(state) => (b'c', state.as_str()),
             Msg::Console => (b't', ""),
             Msg::Ready => (b'r', ""),
+            Msg::Seccomp => (b's', ""),
             Msg::Error(e) => (b'e', e.as_str()),
         };
         let mut v = vec![tag];
@@ -48,6 +51,7 @@ impl Msg {
             Some(b'c') => Msg::Continue(String::from_utf8_lossy(&buf[1..]).into_owned()),
             Some(b't') => Msg::Console,
             Some(b'r') => Msg::Ready,
+            Some(b's') => Msg::Seccomp,
             Some(b'e') => Msg::Error(String::from_utf8_lossy(&buf[1..]).into_owned()),
             Some(t) => bail!("unknown sync message {t}"),
             None => bail!("the other side closed the sync channel"),
