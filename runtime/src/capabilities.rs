@@ -56,6 +56,11 @@ pub fn from_name(name: &str) -> Result<u8> {
     }
 }
 
+/// The name of capability number `cap`.
+pub fn name(cap: u8) -> Option<&'static str> {
+    NAMES.get(cap as usize).copied()
+}
+
 /// A set of capabilities as the kernel's 64-bit mask.
 fn mask(names: &[String]) -> Result<u64> {
     names.iter().try_fold(0u64, |m, n| Ok(m | 1u64 << from_name(n)?))

@@ -7,6 +7,7 @@ pub mod capabilities;
 pub mod cgroups;
 pub mod container;
 pub mod exec;
+pub mod features;
 pub mod hooks;
 pub mod init;
 pub mod logging;

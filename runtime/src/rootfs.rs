@@ -12,6 +12,49 @@ use nix::sys::stat::{mknod, Mode, SFlag};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+/// The options `MountOptions::parse` gives a meaning (others go to the
+/// filesystem as data).
+pub const KNOWN_OPTIONS: [&str; 38] = [
+    "defaults",
+    "rw",
+    "ro",
+    "nosuid",
+    "suid",
+    "nodev",
+    "dev",
+    "noexec",
+    "exec",
+    "sync",
+    "async",
+    "dirsync",
+    "remount",
+    "mand",
+    "nomand",
+    "noatime",
+    "atime",
+    "nodiratime",
+    "diratime",
+    "relatime",
+    "norelatime",
+    "strictatime",
+    "nostrictatime",
+    "lazytime",
+    "nolazytime",
+    "silent",
+    "loud",
+    "bind",
+    "rbind",
+    "tmpcopyup",
+    "private",
+    "rprivate",
+    "shared",
+    "rshared",
+    "slave",
+    "rslave",
+    "unbindable",
+    "runbindable",
+];
+
 /// Mount options split the way mount(2) wants them.
 #[derive(Debug, PartialEq)]
 pub struct MountOptions {
@@ -589,6 +632,14 @@ mod tests {
         assert!(o
             .flags
             .contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY));
+    }
+
+    #[test]
+    fn every_known_option_has_a_meaning() {
+        for o in KNOWN_OPTIONS {
+            assert!(opts(&[o]).data.is_empty(), "{o} would go to the filesystem as data");
+        }
+        assert_eq!(opts(&["size=1m"]).data, vec!["size=1m"]);
     }
 
     #[test]

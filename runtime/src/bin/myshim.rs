@@ -99,6 +99,8 @@ enum Command {
     Resume { id: String },
     /// Change a running container's resource limits
     Update(UpdateArgs),
+    /// Print what this runtime supports, as JSON (runc's shape)
+    Features,
     /// Print a container's resource usage (--stats) as JSON
     Events {
         id: String,
@@ -258,6 +260,13 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Pause { id } => container::pause(&root, &id).map(|_| 0),
         Command::Resume { id } => container::resume(&root, &id).map(|_| 0),
         Command::Update(args) => update(&root, args).map(|_| 0),
+        Command::Features => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&myshim_runtime::features::features())?
+            );
+            Ok(0)
+        }
         Command::Events { id, stats } => {
             if !stats {
                 bail!("only `events --stats` is implemented");
