@@ -175,15 +175,19 @@ mod tests {
                 "args": [{"index": 0, "value": 0xff, "valueTwo": 8, "op": op}]})
             })
             .collect();
-        for act in [
+        // One syscall per action: libseccomp refuses two actions for one rule.
+        let actions = [
             "SCMP_ACT_KILL",
             "SCMP_ACT_KILL_PROCESS",
             "SCMP_ACT_TRAP",
             "SCMP_ACT_TRACE",
             "SCMP_ACT_LOG",
             "SCMP_ACT_ALLOW",
-        ] {
-            syscalls.push(serde_json::json!({"names": ["getpid"], "action": act, "args": [{"index": 1, "value": 7, "op": "SCMP_CMP_EQ"}]}));
+        ];
+        let targets = ["getpid", "getuid", "getgid", "geteuid", "getegid", "getppid"];
+        for (act, name) in actions.iter().zip(targets) {
+            let args = serde_json::json!([{"index": 1, "value": 7, "op": "SCMP_CMP_EQ"}]);
+            syscalls.push(serde_json::json!({"names": [name], "action": act, "args": args}));
         }
         let p = profile(
             serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
