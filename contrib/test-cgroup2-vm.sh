@@ -11,6 +11,7 @@ if [ ! -x "$vm" ]; then
   exit 0
 fi
 bin=$(cargo test -q -p myshim-runtime --test cgroups --no-run --message-format=json 2>/dev/null |
+  grep '"name":"cgroups"' | grep '"kind":\["test"\]' |
   sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
 [ -x "$bin" ] || { echo "test-cgroup2-vm.sh: could not build the cgroups tests" >&2; exit 1; }
 exec "$vm" --timeout 900 --share "$PWD" -- "$bin" --test-threads=2

@@ -161,13 +161,15 @@ fn exec_child(
     preserve_fds: u32,
 ) -> Result<std::convert::Infallible> {
     let (joins, in_userns, parent_joined_userns) = (plan.joins, plan.in_userns, plan.parent_joined_userns);
+    // Born in the container's pid namespace holding our fds: out of ptrace's
+    // reach before anything else.
+    init::set_dumpable(false)?;
     init::reset_signals();
     channel.expect(Msg::Proceed)?;
     let skip = |kind| kind == NamespaceType::Pid || (kind == NamespaceType::User && parent_joined_userns);
     for join in joins.iter().filter(|j| !skip(j.kind)) {
         join.enter()?;
     }
-    init::set_dumpable(false)?;
     nix::unistd::setsid().context("setsid")?;
     let console = if process.terminal {
         Some(init::open_pty_in_container()?)

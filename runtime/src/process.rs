@@ -86,10 +86,10 @@ pub fn find_executable(root: &OwnedFd, process: &Process) -> Result<PathBuf> {
 /// Becomes the configured user with the configured capabilities. The
 /// bounding set is dropped first: that needs CAP_SETPCAP, which setuid loses.
 pub fn become_user(process: &Process, in_userns: bool) -> Result<()> {
-    let caps = process.capabilities.as_ref().map(CapSets::new).transpose()?;
-    if let Some(caps) = &caps {
-        caps.drop_bounding()?;
-    }
+    // No capabilities in the config means none at all, as in runc.
+    let none = crate::spec::Capabilities::default();
+    let caps = CapSets::new(process.capabilities.as_ref().unwrap_or(&none))?;
+    caps.drop_bounding()?;
     // SAFETY: plain prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
     let user = &process.user;
@@ -109,9 +109,7 @@ pub fn become_user(process: &Process, in_userns: bool) -> Result<()> {
     nix::unistd::setresgid(gid, gid, gid).with_context(|| format!("setresgid {}", user.gid))?;
     let uid = nix::unistd::Uid::from_raw(user.uid);
     nix::unistd::setresuid(uid, uid, uid).with_context(|| format!("setresuid {}", user.uid))?;
-    if let Some(caps) = &caps {
-        caps.apply()?;
-    }
+    caps.apply()?;
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
     if let Some(mask) = user.umask {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));

@@ -97,7 +97,9 @@ pub fn ensure_in_root(root: &OwnedFd, path: &Path, leaf: Leaf) -> Result<OwnedFd
                         libc::openat(
                             current.as_raw_fd(),
                             c.as_ptr(),
-                            libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                            // A dangling symlink here would be followed from
+                            // the host's root: never follow, never reuse.
+                            libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_WRONLY | libc::O_CLOEXEC,
                             0o644,
                         )
                     };
@@ -142,6 +144,17 @@ mod tests {
         drop(fd);
         ensure_in_root(&root, Path::new("/up/f"), Leaf::File).unwrap();
         assert!(dir.path().join("etc/f").is_file());
+    }
+
+    #[test]
+    fn dangling_symlink_does_not_create_on_the_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let target = outside.path().join("created-from-inside");
+        std::os::unix::fs::symlink(&target, dir.path().join("link")).unwrap();
+        let root = open_dir(dir.path()).unwrap();
+        let _ = ensure_in_root(&root, Path::new("/link"), Leaf::File);
+        assert!(!target.exists(), "a file was created outside the root");
     }
 
     #[test]
