@@ -123,9 +123,10 @@ impl ProcessIo {
         myshim_runtime::terminal::set_size(master, height as u16, width as u16)
     }
 
-    /// CloseIO: the process reads EOF once what was written is consumed.
-    pub fn close_stdin(&self) {
-        self.stdin_sink.lock().unwrap().take();
+    /// Where stdin goes; CloseIO takes it away, and the process reads EOF
+    /// once what was written is consumed.
+    pub fn stdin_handle(&self) -> Arc<Mutex<Option<File>>> {
+        self.stdin_sink.clone()
     }
 
     /// After the process is started the shim keeps no copy of its stdio.
@@ -204,8 +205,10 @@ fn copy_stdin(path: String, sink: Arc<Mutex<Option<File>>>) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            let mut guard = sink.lock().unwrap();
-            let Some(out) = guard.as_mut() else { return };
+            // Write through a clone, not under the lock: a full pipe must not
+            // block CloseIO (which takes the shared end away).
+            let out = sink.lock().unwrap().as_ref().and_then(|f| f.try_clone().ok());
+            let Some(mut out) = out else { return };
             if out.write_all(&buf[..n]).is_err() {
                 break;
             }

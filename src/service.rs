@@ -542,8 +542,9 @@ impl containerd_shim::Task for Service {
     }
 
     fn close_io(&self, _ctx: &TtrpcContext, req: api::CloseIORequest) -> TtrpcResult<api::Empty> {
-        let mut table = self.lock();
-        table.process_mut(&req.id, &req.exec_id)?.io.close_stdin();
+        let sink = self.lock().process_mut(&req.id, &req.exec_id)?.io.stdin_handle();
+        // Outside the table lock: nothing here may wait on a process.
+        sink.lock().unwrap_or_else(|e| e.into_inner()).take();
         Ok(api::Empty::new())
     }
 

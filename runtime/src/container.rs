@@ -357,7 +357,7 @@ fn open_init(saved: &Saved) -> Result<OwnedFd> {
     Ok(fd)
 }
 
-fn pidfd_kill(pidfd: &OwnedFd, signal: i32) -> Result<()> {
+pub(crate) fn pidfd_kill(pidfd: &OwnedFd, signal: i32) -> Result<()> {
     // SAFETY: pidfd_send_signal on an fd we own.
     if unsafe {
         libc::syscall(

@@ -69,6 +69,11 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
     let in_userns = joins.iter().any(|j| j.kind == NamespaceType::User);
     let (parent_end, child_end) = sync::pair()?;
     let pid_join = joins.iter().find(|j| j.kind == NamespaceType::Pid);
+    // Everything that can fail comes before we step into the container's pid
+    // namespace, so nothing returns early with us still in it.
+    let cgroup = crate::cgroups::Cgroup::for_container(saved.config.linux(), &saved.id)?;
+    let cgroup = cgroup.exists().then_some(cgroup);
+    let cgroup_fd = cgroup.as_ref().map(|c| c.v2_dir_fd()).transpose()?.flatten();
     let own_pid_ns = Join::open(NamespaceType::Pid, "/proc/self/ns/pid_for_children")?;
     // Unprivileged, we have no say over the container's pid namespace until
     // we are in its user namespace: join it here (this process is a CLI that
@@ -82,9 +87,6 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
     if let Some(j) = pid_join {
         j.enter()?;
     }
-    let cgroup = crate::cgroups::Cgroup::for_container(saved.config.linux(), &saved.id)?;
-    let cgroup = cgroup.exists().then_some(cgroup);
-    let cgroup_fd = cgroup.as_ref().map(|c| c.v2_dir_fd()).transpose()?.flatten();
     let flags = crate::container::parent_flag(opts.clone_parent);
     let child = crate::namespaces::clone_with(flags, cgroup_fd.as_ref(), || {
         // SAFETY: the child's copy of the parent's end.
@@ -112,7 +114,30 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
     }
     let child = child?;
     drop(child_end);
-    if let Some(cg) = cgroup.as_ref().filter(|c| !c.is_v2()) {
+    match follow_setup(opts, &saved, cgroup.as_ref(), &child, &parent_end) {
+        Ok(console) => Ok(Spawned {
+            pid: child.pid,
+            pidfd: child.pidfd,
+            console,
+        }),
+        Err(e) => {
+            // Whatever failed on our side, the process must not run on untracked.
+            let _ = crate::container::pidfd_kill(&child.pidfd, libc::SIGKILL);
+            Err(e)
+        }
+    }
+}
+
+/// Puts the new process in the cgroup, lets it go on, and follows it until
+/// it is ready; returns its pty master unless that went to a console socket.
+fn follow_setup(
+    opts: &ExecOptions,
+    saved: &crate::state::Saved,
+    cgroup: Option<&crate::cgroups::Cgroup>,
+    child: &crate::namespaces::Child,
+    parent_end: &sync::Channel,
+) -> Result<Option<std::os::fd::OwnedFd>> {
+    if let Some(cg) = cgroup.filter(|c| !c.is_v2()) {
         cg.add_pid(child.pid)?;
     }
     parent_end.send(&Msg::Proceed)?;
@@ -128,7 +153,7 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
             }
             Msg::Seccomp => {
                 let fd = fd.context("seccomp message without an fd")?;
-                crate::seccomp::send_to_listener(&saved, &fd, Status::Running)?;
+                crate::seccomp::send_to_listener(saved, &fd, Status::Running)?;
             }
             Msg::Ready => break,
             other => bail!("exec: unexpected {other:?}"),
@@ -137,11 +162,7 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
     if let Some(pid_file) = &opts.pid_file {
         crate::container::write_pid_file(pid_file, child.pid)?;
     }
-    Ok(Spawned {
-        pid: child.pid,
-        pidfd: child.pidfd,
-        console,
-    })
+    Ok(console)
 }
 
 /// What the exec'd child needs to know about the namespaces to join.

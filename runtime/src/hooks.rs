@@ -29,6 +29,15 @@ fn run_one(hook: &Hook, state_json: &[u8]) -> Result<()> {
     }
     cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
     let mut child = cmd.spawn().context("starting")?;
+    // Read stderr while the hook runs: a chatty hook must not fill the pipe
+    // and hang.
+    let stderr = child.stderr.take().map(|mut e| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut e, &mut text);
+            text
+        })
+    });
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that ignores its stdin may close it early: not an error.
         let _ = stdin.write_all(state_json);
@@ -51,10 +60,7 @@ fn run_one(hook: &Hook, state_json: &[u8]) -> Result<()> {
         }
     };
     if !status.success() {
-        let mut stderr = String::new();
-        if let Some(mut e) = child.stderr.take() {
-            let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
-        }
+        let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
         let stderr = stderr.trim();
         bail!("{status}{}{stderr}", if stderr.is_empty() { "" } else { ": " });
     }
@@ -84,6 +90,12 @@ mod tests {
         );
         run("prestart", &[hook], b"{\"id\":\"c\"}").unwrap();
         assert_eq!(std::fs::read_to_string(out).unwrap(), "{\"id\":\"c\"}1\n");
+    }
+
+    #[test]
+    fn chatty_hook_does_not_hang() {
+        let hook = sh("head -c 300000 /dev/zero >&2; exit 0", Some(20));
+        run("poststop", &[hook], b"{}").unwrap();
     }
 
     #[test]

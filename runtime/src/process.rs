@@ -161,8 +161,17 @@ impl ExecArgs {
 pub fn cloexec_fds_from(first: u32) -> Result<()> {
     const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
     // SAFETY: close_range only changes fd flags here.
-    if unsafe { libc::syscall(libc::SYS_close_range, first, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC) } != 0 {
-        return Err(std::io::Error::last_os_error()).context("close_range(CLOSE_RANGE_CLOEXEC)");
+    if unsafe { libc::syscall(libc::SYS_close_range, first, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC) } == 0 {
+        return Ok(());
+    }
+    // Older kernels (< 5.11) or a filter without close_range: one fd at a time.
+    let entries = std::fs::read_dir("/proc/self/fd").context("listing /proc/self/fd")?;
+    let fds: Vec<i32> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    for fd in fds.into_iter().filter(|fd| *fd >= first as i32) {
+        // SAFETY: setting FD_CLOEXEC on an fd of ours.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
     Ok(())
 }
