@@ -90,6 +90,7 @@ fn init_steps(a: &InitArgs) -> Result<std::convert::Infallible> {
         process::set_oom_score_adj(adj)?;
     }
     rootfs::enter_rootfs(a.rootfs, a.no_pivot)?;
+    rootfs::apply_root_propagation(a.spec)?;
     if a.spec.root.as_ref().is_some_and(|r| r.readonly) {
         rootfs::make_root_readonly()?;
     }

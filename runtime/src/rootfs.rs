@@ -189,6 +189,7 @@ impl RootfsPlan<'_> {
             "making / a slave mount".into()
         })?;
         let rootfs = self.rootfs.to_str().context("rootfs path is not UTF-8")?;
+        make_parent_mount_private(&self.rootfs)?;
         mount_at(
             Some(rootfs),
             rootfs,
@@ -431,6 +432,32 @@ fn set_attr_recursive(fd: &OwnedFd, attrs: u64) -> Result<()> {
     Ok(())
 }
 
+/// pivot_root refuses a new root whose parent mount is shared (as it is
+/// with rootfsPropagation shared/rshared): make just that mount private.
+fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
+    let parent = mountinfo
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(' ');
+            let point = f.nth(4)?;
+            let shared = l
+                .split(" - ")
+                .next()?
+                .split(' ')
+                .skip(6)
+                .any(|o| o.starts_with("shared:"));
+            rootfs.starts_with(point).then_some((point.to_string(), shared))
+        })
+        .max_by_key(|(point, _)| point.len());
+    if let Some((point, true)) = parent {
+        mount_at(None, &point, None, MsFlags::MS_PRIVATE, None, &|| {
+            format!("making {point} private")
+        })?;
+    }
+    Ok(())
+}
+
 /// Flags the kernel locks on a mount and that a bind remount must keep.
 fn locked_flags(fd: &OwnedFd) -> MsFlags {
     let Ok(st) = nix::sys::statvfs::fstatvfs(fd) else {
@@ -593,6 +620,18 @@ pub fn enter_rootfs(rootfs: &Path, no_pivot: bool) -> Result<()> {
     }
     nix::unistd::chdir("/").context("chdir /")?;
     Ok(())
+}
+
+/// linux.rootfsPropagation for the container's `/`: only possible once the
+/// rootfs is `/`.
+pub fn apply_root_propagation(spec: &Spec) -> Result<()> {
+    let Some(name) = &spec.linux().rootfs_propagation else {
+        return Ok(());
+    };
+    let flag = propagation_flag(name)?;
+    mount_at(None, "/", None, flag, None, &|| {
+        format!("setting rootfsPropagation {name} on /")
+    })
 }
 
 /// Remounts `/` read-only (root.readonly), after everything else is mounted.

@@ -173,15 +173,22 @@ fn readonly_root_and_rootfs_propagation_and_no_pivot() {
         |_| {},
     );
     assert_eq!(out, "readonly\n");
-    let out = sh_in(
-        &env,
-        "prop",
-        "grep ' / / ' /proc/self/mountinfo | grep -c shared || true",
-        |c| {
-            c["linux"]["rootfsPropagation"] = json!("rprivate");
-        },
+    // The propagation tags of the container's "/" (shared:N, master:N).
+    let tags = "awk '$5 == \"/\"' /proc/self/mountinfo | grep -o -e shared -e master || echo none";
+    assert_eq!(
+        sh_in(&env, "propdefault", tags, |_| {}),
+        "master\n",
+        "default is rslave"
     );
-    assert_eq!(out, "0\n");
+    let out = sh_in(&env, "prop", tags, |c| {
+        c["linux"]["rootfsPropagation"] = json!("rprivate")
+    });
+    assert_eq!(out, "none\n");
+    // rshared: pivot_root still works and mounts in the container are shared.
+    let out = sh_in(&env, "rshared", tags, |c| {
+        c["linux"]["rootfsPropagation"] = json!("rshared")
+    });
+    assert_eq!(out, "shared\n");
     let mut b = env.bundle("nopivot", &["sh", "-c", "echo hi; ls /"]);
     b.edit(|c| c["root"]["readonly"] = json!(false));
     let out = env.ok(&["run", "--no-pivot", "-b", b.arg(), "nopivot"]);
