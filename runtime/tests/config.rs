@@ -183,7 +183,7 @@ fn readonly_root_and_rootfs_propagation_and_no_pivot() {
     let out = sh_in(&env, "rshared", tags, |c| {
         c["linux"]["rootfsPropagation"] = json!("rshared")
     });
-    assert_eq!(out, "shared\n");
+    assert!(out.starts_with("shared"), "{out}");
     let mut b = env.bundle("nopivot", &["sh", "-c", "echo hi; ls /"]);
     b.edit(|c| c["root"]["readonly"] = json!(false));
     let out = env.ok(&["run", "--no-pivot", "-b", b.arg(), "nopivot"]);
