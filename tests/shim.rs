@@ -159,6 +159,21 @@ impl Containerd {
         }
     }
 
+    /// `ctr ARGS` on a pseudo-terminal (script(1)), after `setup` shell commands.
+    fn in_pty(&self, setup: &str, args: &str) -> Output {
+        let inner = format!(
+            "{setup}{} -a {} -n {} {args}",
+            self.ctr.display(),
+            self.dir.path().join("c.sock").display(),
+            self.namespace
+        );
+        Command::new("script")
+            .args(["-qec", &inner, "/dev/null"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
     /// Shim processes serving this containerd.
     fn shims(&self) -> Vec<i32> {
         let sock = self.dir.path().join("c.sock").display().to_string();
@@ -446,17 +461,10 @@ fn terminal_run() {
     }
     for (name, containerd, ctr) in versions() {
         let c = Containerd::start(&containerd, &ctr);
-        let inner = format!(
-            "stty rows 21 cols 77; {} -a {} -n {} run -t --rm --runtime {RUNTIME} {IMAGE} tty sh -c 'sleep 0.5; tty; stty size; exit 5'",
-            c.ctr.display(),
-            c.dir.path().join("c.sock").display(),
-            c.namespace
+        let out = c.in_pty(
+            "stty rows 21 cols 77; ",
+            &format!("run -t --rm --runtime {RUNTIME} {IMAGE} tty sh -c 'sleep 0.5; tty; stty size; exit 5'"),
         );
-        let out = Command::new("script")
-            .args(["-qec", &inner, "/dev/null"])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("/dev/pts/0") && text.contains("21 77"), "{name}: {text}");
         assert_eq!(out.status.code(), Some(5), "{name}: {text}");
@@ -642,17 +650,7 @@ fn exec_tty_and_detached_and_error_codes() {
     let c = Containerd::start(&containerd, &ctr);
     c.ok(&["run", "-d", "--runtime", RUNTIME, IMAGE, "x", "sleep", "1000"]);
     c.wait_task("x", "RUNNING");
-    let inner = format!(
-        "{} -a {} -n {} task exec -t --exec-id t1 x sh -c 'tty; exit 6'",
-        c.ctr.display(),
-        c.dir.path().join("c.sock").display(),
-        c.namespace
-    );
-    let out = Command::new("script")
-        .args(["-qec", &inner, "/dev/null"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = c.in_pty("", "task exec -t --exec-id t1 x sh -c 'tty; exit 6'");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("/dev/pts/"), "{text}");
     assert_eq!(out.status.code(), Some(6), "{text}");

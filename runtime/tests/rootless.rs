@@ -18,9 +18,14 @@ struct User {
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
+/// useradd/userdel and our edits of /etc/subuid and /etc/subgid, one at a
+/// time: tests run in parallel threads and the files are rewritten whole.
+static ACCOUNTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 impl User {
     fn new() -> User {
         let name = format!("msrl{}x{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst));
+        let accounts = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
         let out = Command::new("useradd")
             .args(["--no-create-home", "--shell", "/bin/sh", &name])
             .output()
@@ -44,6 +49,7 @@ impl User {
                 std::io::Write::write_all(&mut f, format!("{name}:{start}:65536\n").as_bytes()).unwrap();
             }
         }
+        drop(accounts);
         let dir = tempfile::Builder::new().prefix("myshim-rootless").tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         // The user may not reach the build tree: run a copy of the binary.
@@ -106,26 +112,7 @@ impl User {
     }
 
     fn myshim(&self, args: &[&str]) -> Output {
-        let out = tempfile::tempfile().unwrap();
-        let err = tempfile::tempfile().unwrap();
-        let status = self
-            .command(args)
-            .stdout(out.try_clone().unwrap())
-            .stderr(err.try_clone().unwrap())
-            .status()
-            .unwrap();
-        let read = |mut f: std::fs::File| {
-            use std::io::{Read, Seek};
-            let mut v = vec![];
-            f.rewind().unwrap();
-            f.read_to_end(&mut v).unwrap();
-            v
-        };
-        Output {
-            status,
-            stdout: read(out),
-            stderr: read(err),
-        }
+        output_via_files(&mut self.command(args))
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -155,6 +142,7 @@ impl Drop for User {
             let id = e.file_name().to_string_lossy().into_owned();
             let _ = self.myshim(&["delete", "--force", &id]);
         }
+        let _accounts = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
         let _ = Command::new("userdel").arg(&self.name).output();
         for file in ["/etc/subuid", "/etc/subgid"] {
             if let Ok(text) = std::fs::read_to_string(file) {

@@ -5,7 +5,6 @@
 mod common;
 use common::*;
 use serde_json::{json, Value};
-use std::os::fd::AsRawFd;
 
 /// Docker's profile format (archMap, capability includes/excludes) turned
 /// into an OCI linux.seccomp for x86_64 and runc's default capabilities.
@@ -123,26 +122,8 @@ fn notify_hands_the_fd_and_state_to_the_listener() {
     // syscall with EACCES.
     let agent = std::thread::spawn(move || {
         let (conn, _) = listener.accept().unwrap();
-        let mut buf = vec![0u8; 65536];
-        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-        let msg = nix::sys::socket::recvmsg::<()>(
-            conn.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            nix::sys::socket::MsgFlags::empty(),
-        )
-        .unwrap();
-        let fd = msg
-            .cmsgs()
-            .unwrap()
-            .find_map(|c| match c {
-                nix::sys::socket::ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-                _ => None,
-            })
-            .expect("no seccomp fd");
-        let len = msg.bytes;
-        let state: Value = serde_json::from_slice(&buf[..len]).unwrap();
+        let (bytes, fd) = recv_with_fd(&conn);
+        let state: Value = serde_json::from_slice(&bytes).unwrap();
         let req = libseccomp::ScmpNotifReq::receive(fd).unwrap();
         libseccomp::ScmpNotifResp::new_error(req.id, -libc::EACCES, libseccomp::ScmpNotifRespFlags::empty())
             .respond(fd)

@@ -140,24 +140,7 @@ fn console_socket_receives_the_pty_master() {
     let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
     let receiver = std::thread::spawn(move || {
         let (conn, _) = listener.accept().unwrap();
-        let mut buf = [0u8; 64];
-        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-        let msg = nix::sys::socket::recvmsg::<()>(
-            conn.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            nix::sys::socket::MsgFlags::empty(),
-        )
-        .unwrap();
-        let fd = msg
-            .cmsgs()
-            .unwrap()
-            .find_map(|c| match c {
-                nix::sys::socket::ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-                _ => None,
-            })
-            .expect("no fd in the console socket message");
+        let (_, fd) = recv_with_fd(&conn);
         // SAFETY: the fd was just received and is ours.
         unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) }
     });

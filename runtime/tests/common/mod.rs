@@ -97,26 +97,7 @@ impl Env {
     /// container left running (create, run -d) inherits them and would keep
     /// a pipe open.
     pub fn run(&self, args: &[&str]) -> Output {
-        let out = tempfile::tempfile().unwrap();
-        let err = tempfile::tempfile().unwrap();
-        let status = self
-            .cmd(args)
-            .stdout(out.try_clone().unwrap())
-            .stderr(err.try_clone().unwrap())
-            .status()
-            .unwrap();
-        let read = |mut f: std::fs::File| {
-            use std::io::{Read, Seek};
-            let mut v = vec![];
-            f.rewind().unwrap();
-            f.read_to_end(&mut v).unwrap();
-            v
-        };
-        Output {
-            status,
-            stdout: read(out),
-            stderr: read(err),
-        }
+        output_via_files(&mut self.cmd(args))
     }
 
     /// Runs and insists on success; returns stdout.
@@ -311,4 +292,53 @@ pub fn dup_into(cmd: &mut Command, fd: std::os::fd::RawFd, target: std::os::fd::
             Ok(())
         });
     }
+}
+
+/// Runs `cmd` to completion with stdout/stderr in files, not pipes: a
+/// container left running (create, run -d) inherits them and would keep a
+/// pipe open.
+pub fn output_via_files(cmd: &mut Command) -> Output {
+    let out = tempfile::tempfile().unwrap();
+    let err = tempfile::tempfile().unwrap();
+    let status = cmd
+        .stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap())
+        .status()
+        .unwrap();
+    let read = |mut f: std::fs::File| {
+        use std::io::{Read, Seek};
+        let mut v = vec![];
+        f.rewind().unwrap();
+        f.read_to_end(&mut v).unwrap();
+        v
+    };
+    Output {
+        status,
+        stdout: read(out),
+        stderr: read(err),
+    }
+}
+
+/// Accepts one message on `conn` with an fd attached (SCM_RIGHTS): returns
+/// the bytes and the fd.
+pub fn recv_with_fd(conn: &std::os::unix::net::UnixStream) -> (Vec<u8>, std::os::fd::RawFd) {
+    use std::os::fd::AsRawFd;
+    let mut buf = vec![0u8; 65536];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let (len, fd) = {
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let flags = nix::sys::socket::MsgFlags::empty();
+        let msg = nix::sys::socket::recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut cmsg), flags).unwrap();
+        let fd = msg
+            .cmsgs()
+            .unwrap()
+            .find_map(|c| match c {
+                nix::sys::socket::ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+                _ => None,
+            })
+            .expect("no fd in the message");
+        (msg.bytes, fd)
+    };
+    buf.truncate(len);
+    (buf, fd)
 }
