@@ -201,6 +201,14 @@ fn spawn_containerd(containerd: &Path, d: &Path) -> Child {
         .unwrap()
 }
 
+/// The /tasks/... topics of `ctr events` output for one namespace, in order.
+fn task_topics<'a>(text: &'a str, namespace: &str) -> Vec<&'a str> {
+    text.lines()
+        .filter(|l| l.contains(namespace))
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")))
+        .collect()
+}
+
 fn pids_with_cmdline(pred: impl Fn(&str) -> bool) -> Vec<i32> {
     let mut out = vec![];
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -435,11 +443,7 @@ fn exit_by_signal_is_137_and_events_come_in_order() {
         std::thread::sleep(Duration::from_millis(500));
         let _ = events.kill();
         let text = String::from_utf8_lossy(&events.wait_with_output().unwrap().stdout).into_owned();
-        let topics: Vec<&str> = text
-            .lines()
-            .filter(|l| l.contains(&c.namespace))
-            .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")))
-            .collect();
+        let topics = task_topics(&text, &c.namespace);
         let expected = [
             "/tasks/create",
             "/tasks/start",
@@ -765,11 +769,7 @@ fn metrics_pause_resume_and_oom() {
     std::thread::sleep(Duration::from_millis(500));
     let _ = events.kill();
     let text = String::from_utf8_lossy(&events.wait_with_output().unwrap().stdout).into_owned();
-    let topics: Vec<&str> = text
-        .lines()
-        .filter(|l| l.contains(&c.namespace))
-        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")))
-        .collect();
+    let topics = task_topics(&text, &c.namespace);
     let pos = |t: &str| {
         topics
             .iter()
