@@ -143,6 +143,7 @@ pub fn exec_process(l: &Launch, console: Option<Console>) -> Result<std::convert
         load_seccomp(l)?;
     }
     nix::unistd::chdir(process.cwd.as_str()).with_context(|| format!("chdir to process.cwd {}", process.cwd))?;
+    check_cwd_inside(&process.cwd)?;
     process::cloexec_fds_from(3 + l.preserve_fds)?;
     l.channel.send(&Msg::Ready)?;
     if let StartGate::ExecFifo(state_dir) = l.gate {
@@ -150,6 +151,16 @@ pub fn exec_process(l: &Launch, console: Option<Console>) -> Result<std::convert
     }
     crate::hooks::run("startContainer", l.start_hooks, l.state_json.as_bytes())?;
     Err(exec_args.exec())
+}
+
+/// A cwd reached through a magic link (/proc/self/fd/N of a host fd, as in
+/// CVE-2024-21626) lies outside our root: getcwd then fails or reports it
+/// "(unreachable)".
+fn check_cwd_inside(requested: &str) -> Result<()> {
+    match nix::unistd::getcwd() {
+        Ok(cwd) if cwd.is_absolute() => Ok(()),
+        _ => anyhow::bail!("process.cwd {requested:?} resolves outside the container"),
+    }
 }
 
 /// Loads linux.seccomp; a notification fd goes to the parent, which hands

@@ -229,6 +229,9 @@ impl RootfsPlan<'_> {
     fn mount_one(&self, root: &OwnedFd, m: &Mount) -> Result<()> {
         let opts = MountOptions::parse(&m.options)?;
         let kind = m.kind.as_deref().unwrap_or("none");
+        if matches!(kind, "proc" | "sysfs") || matches!(m.destination.as_str(), "/proc" | "/sys") {
+            refuse_symlink(root, &m.destination)?;
+        }
         let is_bind = opts.bind || kind == "bind";
         let dest = Path::new(&m.destination);
         if is_bind {
@@ -428,6 +431,18 @@ fn set_attr_recursive(fd: &OwnedFd, attrs: u64) -> Result<()> {
     };
     if rc != 0 {
         return Err(std::io::Error::last_os_error()).context("mount_setattr");
+    }
+    Ok(())
+}
+
+/// /proc and /sys must be real directories in the rootfs: a symlink there
+/// would put procfs somewhere the masked paths do not cover (CVE-2023-27561).
+fn refuse_symlink(root: &OwnedFd, dest: &str) -> Result<()> {
+    let name = dest.trim_start_matches('/');
+    if let Ok(st) = nix::sys::stat::fstatat(Some(root.as_raw_fd()), name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+        if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+            bail!("{dest} in the rootfs is a symlink: refusing to mount there");
+        }
     }
     Ok(())
 }

@@ -160,3 +160,107 @@ fn console_socket_receives_the_pty_master() {
     env.ok(&["delete", "cs"]);
     env.assert_gone("cs", &b);
 }
+
+/// CVE-2024-21626: a cwd through /proc/self/fd/N of an fd the runtime (or
+/// its caller) holds would land outside the container. Every low fd number
+/// is tried, for run and for exec.
+#[test]
+fn cwd_through_a_leaked_fd_never_lands_on_the_host() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let marker_dir = env.dir.path().join("host-secret-dir");
+    std::fs::create_dir(&marker_dir).unwrap();
+    std::fs::write(marker_dir.join("HOST-MARKER"), "x").unwrap();
+    let leaked = std::fs::File::open(&marker_dir).unwrap();
+    for n in 3..12 {
+        let id = format!("cwd{n}");
+        let mut b = env.bundle(&id, &["sh", "-c", "ls"]);
+        b.edit(|c| c["process"]["cwd"] = json!(format!("/proc/self/fd/{n}")));
+        let mut cmd = env.cmd(&["run", "-b", b.arg(), &id]);
+        dup_into(&mut cmd, leaked.as_raw_fd(), 7);
+        let out = output_via_files(&mut cmd);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !stdout.contains("HOST-MARKER") && !stdout.contains("state.json"),
+            "fd {n}: cwd on the host: {stdout}"
+        );
+        env.assert_gone(&id, &b);
+    }
+    let b = env.bundle("cwdexec", &["sleep", "100"]);
+    env.ok(&["run", "-d", "-b", b.arg(), "cwdexec"]);
+    for n in 3..12 {
+        let cwd = format!("/proc/self/fd/{n}");
+        let mut cmd = env.cmd(&["exec", "--cwd", &cwd, "cwdexec", "ls"]);
+        dup_into(&mut cmd, leaked.as_raw_fd(), 7);
+        let out = output_via_files(&mut cmd);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !stdout.contains("HOST-MARKER") && !stdout.contains("state.json"),
+            "exec fd {n}: {stdout}"
+        );
+    }
+    env.ok(&["delete", "-f", "cwdexec"]);
+}
+
+/// CVE-2023-27561: /proc as a symlink in the rootfs is refused.
+#[test]
+fn symlinked_proc_is_refused() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let b = env.bundle("symproc", &["true"]);
+    std::fs::remove_dir(b.rootfs().join("proc")).unwrap();
+    std::fs::create_dir(b.rootfs().join("fakeproc")).unwrap();
+    std::os::unix::fs::symlink("fakeproc", b.rootfs().join("proc")).unwrap();
+    let e = env.fails(&["create", "-b", b.arg(), "symproc"]);
+    assert!(e.contains("/proc") && e.contains("symlink"), "{e}");
+    env.assert_gone("symproc", &b);
+}
+
+/// A rootfs whose /dev points out of it: nothing is made on the host; the
+/// symlink resolves inside the rootfs, where its target does not exist, so
+/// create is refused with a clear error.
+#[test]
+fn dev_symlink_out_of_the_rootfs_touches_nothing_on_the_host() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let host_dir = env.dir.path().join("host-dev");
+    std::fs::create_dir(&host_dir).unwrap();
+    let b = env.bundle("symdev", &["sh", "-c", "ls /dev/null"]);
+    std::fs::remove_dir(b.rootfs().join("dev")).unwrap();
+    std::os::unix::fs::symlink(&host_dir, b.rootfs().join("dev")).unwrap();
+    let e = env.fails(&["run", "-b", b.arg(), "symdev"]);
+    assert!(e.contains("/dev"), "{e}");
+    assert_eq!(
+        std::fs::read_dir(&host_dir).unwrap().count(),
+        0,
+        "something was made in the host directory"
+    );
+    env.assert_gone("symdev", &b);
+}
+
+/// CVE-2019-5736: before it execs, the init is the runtime's own image; a
+/// process in the container must not be able to open it through /proc.
+#[test]
+fn runtime_binary_cannot_be_reached_from_the_container() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let before = std::fs::read(MYSHIM).unwrap();
+    let b = env.bundle("exe", &["sleep", "100"]);
+    env.ok(&["create", "-b", b.arg(), "exe"]);
+    // pid 1 is the waiting init, still the myshim image.
+    let script =
+        "(echo pwned > /proc/1/exe) 2>/dev/null && echo wrote; cat /proc/1/exe > /dev/null 2>&1 && echo read; true";
+    let out = env.ok(&["exec", "exe", "sh", "-c", script]);
+    assert!(!out.contains("wrote") && !out.contains("read"), "{out}");
+    assert_eq!(std::fs::read(MYSHIM).unwrap(), before, "the runtime binary changed");
+    env.ok(&["delete", "exe"]);
+    env.assert_gone("exe", &b);
+}
