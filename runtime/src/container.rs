@@ -491,7 +491,14 @@ pub fn update(root: &Path, id: &str, resources: &crate::resources::Resources) ->
     if saved.status(&dir.path) == Status::Stopped {
         bail!("cannot update container {id:?}: it is stopped");
     }
-    cgroup_of(&saved)?.apply(resources, &[])?;
+    let cgroup = cgroup_of(&saved)?;
+    // v2 device rules are a BPF program fixed at create; another one would
+    // stack on it, so update leaves them alone there.
+    let mut applied = resources.clone();
+    if cgroup.is_v2() {
+        applied.devices.clear();
+    }
+    cgroup.apply(&applied, &[])?;
     if let Some(linux) = saved.config.linux.as_mut() {
         linux.resources = Some(resources.clone());
     }

@@ -159,6 +159,25 @@ pub fn default_device_rules() -> Vec<DeviceRule> {
     ]
 }
 
+/// The device rules a container gets, in order (later ones override): the
+/// config's, then what every container may use, then the nodes that
+/// linux.devices creates.
+pub fn effective_device_rules(config: &[DeviceRule], created: &[crate::spec::Device]) -> Vec<DeviceRule> {
+    let created_rules = created.iter().map(|d| DeviceRule {
+        allow: true,
+        kind: Some(if d.kind == "u" { "c".into() } else { d.kind.clone() }),
+        major: Some(d.major),
+        minor: Some(d.minor),
+        access: Some("rwm".into()),
+    });
+    config
+        .iter()
+        .cloned()
+        .chain(default_device_rules())
+        .chain(created_rules)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 //! (one directory per hierarchy; hybrid hosts count as v1) or v2 (one
 //! directory in the unified tree). v1.rs and v2.rs turn resources into files.
 
+mod devices_bpf;
 mod stats;
 mod v1;
 mod v2;
@@ -167,7 +168,16 @@ impl Cgroup {
 
     pub fn apply(&self, resources: &Resources, devices: &[crate::spec::Device]) -> Result<()> {
         if self.unified {
-            v2::apply(&self.dirs[0].1, resources)
+            v2::apply(&self.dirs[0].1, resources)?;
+            if resources.devices.is_empty() && devices.is_empty() {
+                return Ok(());
+            }
+            if !nix::unistd::geteuid().is_root() {
+                log::debug!("device rules need a BPF program, which only root may load: not applied");
+                return Ok(());
+            }
+            let rules = crate::resources::effective_device_rules(&resources.devices, devices);
+            devices_bpf::attach(&self.dirs[0].1, &rules)
         } else {
             v1::apply(self, resources, devices)
         }

@@ -1,7 +1,7 @@
 //! cgroup v1 files for linux.resources.
 
 use super::{read, write, Cgroup};
-use crate::resources::{default_device_rules, DeviceRule, Resources, ThrottleDevice};
+use crate::resources::{effective_device_rules, DeviceRule, Resources, ThrottleDevice};
 use anyhow::{Context, Result};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -124,17 +124,8 @@ pub(super) fn pids_max(limit: i64) -> String {
     }
 }
 
-/// The config's rules in order, then what every container may use and the
-/// nodes linux.devices creates.
 fn apply_devices(dir: &Path, rules: &[DeviceRule], created: &[crate::spec::Device]) -> Result<()> {
-    let created_rules = created.iter().map(|d| DeviceRule {
-        allow: true,
-        kind: Some(if d.kind == "u" { "c".into() } else { d.kind.clone() }),
-        major: Some(d.major),
-        minor: Some(d.minor),
-        access: Some("rwm".into()),
-    });
-    for rule in rules.iter().cloned().chain(default_device_rules()).chain(created_rules) {
+    for rule in effective_device_rules(rules, created) {
         let file = if rule.allow { "devices.allow" } else { "devices.deny" };
         write(dir, file, &rule.v1_line())?;
     }
