@@ -159,8 +159,7 @@ pub fn write_id_maps(pid: i32, linux: &Linux) -> Result<()> {
 }
 
 fn write_proc(pid: i32, file: &str, text: &str) -> Result<()> {
-    let path = format!("/proc/{pid}/{file}");
-    std::fs::write(&path, text).with_context(|| format!("writing {:?} to {path}", text.trim()))
+    crate::safe_path::write_host_procfs(&format!("/proc/{pid}/{file}"), text)
 }
 
 fn run_id_helper(helper: &str, pid: i32, maps: &[IdMapping]) -> Result<()> {

@@ -50,8 +50,7 @@ pub fn set_rlimits(rlimits: &[Rlimit]) -> Result<()> {
 
 /// Writes process.oomScoreAdj for the calling process.
 pub fn set_oom_score_adj(value: i32) -> Result<()> {
-    std::fs::write("/proc/self/oom_score_adj", value.to_string())
-        .with_context(|| format!("writing oomScoreAdj {value} to /proc/self/oom_score_adj"))
+    crate::safe_path::write_host_procfs("/proc/self/oom_score_adj", &value.to_string()).context("process.oomScoreAdj")
 }
 
 /// Finds args[0] inside the root the way execvp would: a path with a `/`

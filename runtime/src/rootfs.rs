@@ -521,6 +521,9 @@ fn open_console(root: &OwnedFd) -> Result<Console> {
         .or_else(|_| open_in_root(root, Path::new("/dev/ptmx"), libc::O_RDWR | libc::O_NOCTTY))
         .context("opening the container's /dev/pts/ptmx (is devpts mounted?)")?;
     let pty = pty_pair(master)?;
+    // A planted /dev/console symlink would carry the pty mount elsewhere
+    // (CVE-2025-52565).
+    refuse_symlink(root, "/dev/console")?;
     let console = ensure_in_root(root, Path::new("/dev/console"), Leaf::File)?;
     mount_at(
         Some(&fd_path(&pty.slave)),
@@ -560,8 +563,8 @@ fn write_sysctl(root: &OwnedFd, key: &str, value: &str) -> Result<()> {
     let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
     let fd = open_in_root(root, &path, libc::O_WRONLY | libc::O_TRUNC)
         .with_context(|| format!("linux.sysctl {key}: opening {}", path.display()))?;
-    let mut file = std::fs::File::from(fd);
-    std::io::Write::write_all(&mut file, value.as_bytes()).with_context(|| format!("linux.sysctl {key}={value}"))
+    crate::safe_path::write_procfs(fd, &path.display().to_string(), value)
+        .with_context(|| format!("linux.sysctl {key}"))
 }
 
 fn mask_path(root: &OwnedFd, path: &str) -> Result<()> {

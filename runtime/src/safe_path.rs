@@ -5,6 +5,7 @@
 use anyhow::{Context, Result};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path};
 
 #[repr(C)]
@@ -121,6 +122,30 @@ pub fn ensure_in_root(root: &OwnedFd, path: &Path, leaf: Leaf) -> Result<OwnedFd
         }
     }
     Ok(current)
+}
+
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+
+/// Writes `value` to an already opened file only if it really is on procfs:
+/// a bind mount or symlink planted over a /proc file must not redirect the
+/// write (CVE-2025-52881).
+pub fn write_procfs(fd: OwnedFd, what: &str, value: &str) -> Result<()> {
+    let fs = nix::sys::statfs::fstatfs(&fd).with_context(|| format!("fstatfs {what}"))?;
+    if fs.filesystem_type().0 != PROC_SUPER_MAGIC {
+        anyhow::bail!("{what} is not on procfs: refusing to write it");
+    }
+    let mut file = std::fs::File::from(fd);
+    std::io::Write::write_all(&mut file, value.as_bytes()).with_context(|| format!("writing {value:?} to {what}"))
+}
+
+/// Opens a host /proc file for writing (no symlinks followed at the end).
+pub fn write_host_procfs(path: &str, value: &str) -> Result<()> {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .with_context(|| format!("opening {path}"))?;
+    write_procfs(file.into(), path, value)
 }
 
 /// The magic link through which a syscall taking a path reaches exactly this fd.

@@ -227,3 +227,107 @@ fn bad_signal_and_kill_of_stopped() {
     env.ok(&["delete", "bk"]);
     env.assert_gone("bk", &b);
 }
+
+/// A corpus of malformed configs: each gets one line naming the problem and
+/// leaves nothing behind.
+#[test]
+fn malformed_config_corpus() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    type Edit = fn(&mut serde_json::Value);
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "args-type",
+            |c| c["process"]["args"] = json!("sh -c true"),
+            "invalid type",
+        ),
+        (
+            "uid-negative",
+            |c| c["process"]["user"]["uid"] = json!(-1),
+            "invalid value",
+        ),
+        (
+            "huge-memory",
+            |c| c["linux"]["resources"]["memory"] = json!({"limit": 1e30}),
+            "invalid type",
+        ),
+        (
+            "rlimit-order",
+            |c| c["process"]["rlimits"][0]["soft"] = json!(4096),
+            "soft 4096 is above hard 1024",
+        ),
+        (
+            "cap-name",
+            |c| c["process"]["capabilities"]["effective"] = json!(["CAP_WHATEVER"]),
+            "CAP_WHATEVER",
+        ),
+        ("oci-2", |c| c["ociVersion"] = json!("2.0.0"), "ociVersion"),
+        (
+            "maps-no-userns",
+            |c| c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 1000, "size": 1}]),
+            "user namespace",
+        ),
+        (
+            "hostname-no-uts",
+            |c| {
+                let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+                ns.retain(|n| n["type"] != "uts");
+            },
+            "uts",
+        ),
+        (
+            "ns-path",
+            |c| c["linux"]["namespaces"][1]["path"] = json!("/proc/no-such/ns/net"),
+            "/proc/no-such/ns/net",
+        ),
+        (
+            "device-type",
+            |c| c["linux"]["devices"] = json!([{"type": "x", "path": "/dev/x", "major": 1, "minor": 1}]),
+            "device type",
+        ),
+        (
+            "mount-relative",
+            |c| c["mounts"][0]["destination"] = json!("proc"),
+            "absolute",
+        ),
+        (
+            "hook-relative",
+            |c| c["hooks"] = json!({"prestart": [{"path": "bin/true"}]}),
+            "absolute",
+        ),
+        (
+            "sysctl-key",
+            |c| c["linux"]["sysctl"] = json!({"../../etc/x": "1"}),
+            "not a sysctl name",
+        ),
+        (
+            "cgroup-dotdot",
+            |c| c["linux"]["cgroupsPath"] = json!("/a/../../b"),
+            "'..'",
+        ),
+        (
+            "mount-nonsense",
+            |c| {
+                c["mounts"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"destination": "/x", "type": "tmpfs", "source": "tmpfs", "options": ["size=banana"]}))
+            },
+            "mount /x",
+        ),
+        (
+            "seccomp-arch",
+            |c| {
+                c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_PDP11"]})
+            },
+            "SCMP_ARCH_PDP11",
+        ),
+    ];
+    for (id, edit, needle) in cases {
+        let mut b = env.bundle(id, &["true"]);
+        b.edit(edit);
+        create_fails(&env, &b, id, needle);
+    }
+}

@@ -264,3 +264,122 @@ fn runtime_binary_cannot_be_reached_from_the_container() {
     env.ok(&["delete", "exe"]);
     env.assert_gone("exe", &b);
 }
+
+/// A bundle whose /dev is a bind of `fakedev`, with `name` in it a symlink
+/// to a host procfs file: what CVE-2025-31133 and CVE-2025-52565 plant.
+fn bundle_with_planted_dev(env: &Env, id: &str, name: &str, args: &[&str]) -> Bundle {
+    let mut b = env.bundle(id, args);
+    let fakedev = b.path.join("fakedev");
+    std::fs::create_dir(&fakedev).unwrap();
+    std::os::unix::fs::symlink("/proc/sys/kernel/core_pattern", fakedev.join(name)).unwrap();
+    b.edit(|c| {
+        c["mounts"][1] = json!({"destination": "/dev", "type": "bind", "source": fakedev, "options": ["rbind"]});
+    });
+    b
+}
+
+/// CVE-2025-31133: masking binds /dev/null; a /dev/null that is not the
+/// 1:3 character device is refused.
+#[test]
+fn masked_paths_need_the_real_dev_null() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let before = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap();
+    let b = bundle_with_planted_dev(&env, "fakenull", "null", &["true"]);
+    let e = env.fails(&["create", "-b", b.arg(), "fakenull"]);
+    assert!(e.contains("/dev/null") && e.contains("1:3"), "{e}");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap(),
+        before
+    );
+    env.assert_gone("fakenull", &b);
+}
+
+/// CVE-2025-52565: the pty is never mounted through a planted /dev/console.
+#[test]
+fn planted_dev_console_is_refused() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let mut b = bundle_with_planted_dev(&env, "fakecons", "console", &["true"]);
+    b.edit(|c| {
+        c["process"]["terminal"] = json!(true);
+        c["linux"]["maskedPaths"] = json!([]);
+    });
+    let sock = env.dir.path().join("cons.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let e = env.fails(&[
+        "create",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "-b",
+        b.arg(),
+        "fakecons",
+    ]);
+    assert!(e.contains("/dev/console") && e.contains("symlink"), "{e}");
+    env.assert_gone("fakecons", &b);
+}
+
+/// CVE-2022-29162: exec'd processes get no inheritable capabilities the
+/// config did not give.
+#[test]
+fn exec_gets_no_inheritable_capabilities() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let b = env.bundle("inh", &["sleep", "100"]);
+    env.ok(&["run", "-d", "-b", b.arg(), "inh"]);
+    let out = env.ok(&["exec", "inh", "grep", "-E", "CapInh|CapAmb", "/proc/self/status"]);
+    assert_eq!(out, "CapInh:\t0000000000000000\nCapAmb:\t0000000000000000\n");
+    env.ok(&["delete", "-f", "inh"]);
+}
+
+/// CVE-2021-30465: a directory swapped with a symlink to / while mounts are
+/// made never sends a mount or a directory onto the host.
+#[test]
+fn symlink_exchange_race_stays_inside() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let tag = format!("myshim-race-{}", std::process::id());
+    let mut b = env.bundle("race", &["true"]);
+    let mnt = b.rootfs().join("mnt");
+    std::fs::create_dir_all(mnt.join("a")).unwrap();
+    std::os::unix::fs::symlink("/", mnt.join("link")).unwrap();
+    b.edit(|c| {
+        c["root"]["readonly"] = json!(false);
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        for i in 0..20 {
+            mounts.push(json!({"destination": format!("/mnt/a/{tag}-{i}"), "type": "tmpfs", "source": "tmpfs"}));
+        }
+    });
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let racer = {
+        let stop = stop.clone();
+        let (a, link) = (mnt.join("a"), mnt.join("link"));
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = nix::fcntl::renameat2(None, &a, None, &link, nix::fcntl::RenameFlags::RENAME_EXCHANGE);
+            }
+        })
+    };
+    for i in 0..10 {
+        let _ = env.run(&["run", "-b", b.arg(), &format!("race{i}")]);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    racer.join().unwrap();
+    let host: Vec<_> = std::fs::read_dir("/")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&tag))
+        .collect();
+    assert!(host.is_empty(), "directories made on the host: {host:?}");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&tag), "a mount reached the host");
+    assert_no_leftovers(&b.path);
+}
