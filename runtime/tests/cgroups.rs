@@ -357,3 +357,54 @@ fn device_rules_deny_what_is_not_allowed() {
     assert_eq!(out, "denied\n1\n");
     assert_cgroup_gone(&path);
 }
+
+#[test]
+fn more_resources_read_back() {
+    if !is_root() {
+        return;
+    }
+    let path = cg_path("more");
+    let _cleanup = CgCleanup(path.clone());
+    let env = Env::new();
+    let mut b = env.bundle("more", &["sleep", "100"]);
+    let v2 = unified();
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = json!(path);
+        c["linux"]["resources"]["cpu"] = json!({"quota": 20000, "period": 100000, "burst": 1000, "idle": 0});
+        c["linux"]["resources"]["blockIO"] = json!({"weight": 300});
+        if v2 {
+            c["linux"]["resources"]["memory"] = json!({"limit": 67108864, "swap": 100663296});
+            c["linux"]["resources"]["unified"] = json!({"memory.high": "50331648"});
+        } else {
+            c["linux"]["resources"]["memory"] =
+                json!({"limit": 67108864, "swap": 100663296, "swappiness": 10, "disableOOMKiller": true});
+        }
+    });
+    env.ok(&["run", "-d", "-b", b.arg(), "more"]);
+    if v2 {
+        assert_eq!(cg_read("", &path, "cpu.max.burst"), "1000");
+        assert_eq!(cg_read("", &path, "cpu.idle"), "0");
+        assert_eq!(
+            cg_read("", &path, "memory.swap.max"),
+            "33554432",
+            "OCI swap counts memory too"
+        );
+        assert_eq!(cg_read("", &path, "memory.high"), "50331648");
+        let weight = std::fs::read_to_string(cg_dir("", &path).join("io.bfq.weight"))
+            .or_else(|_| std::fs::read_to_string(cg_dir("", &path).join("io.weight")))
+            .unwrap_or_default();
+        assert!(
+            weight.is_empty() || weight.contains("default 300") || weight.contains("default 2930"),
+            "{weight}"
+        );
+    } else {
+        assert_eq!(cg_read("cpu", &path, "cpu.cfs_burst_us"), "1000");
+        assert_eq!(cg_read("cpu", &path, "cpu.idle"), "0");
+        assert_eq!(cg_read("memory", &path, "memory.memsw.limit_in_bytes"), "100663296");
+        assert_eq!(cg_read("memory", &path, "memory.swappiness"), "10");
+        assert!(cg_read("memory", &path, "memory.oom_control").contains("oom_kill_disable 1"));
+        assert!(cg_read("blkio", &path, "blkio.bfq.weight").contains("300"));
+    }
+    env.ok(&["delete", "-f", "more"]);
+    assert_cgroup_gone(&path);
+}

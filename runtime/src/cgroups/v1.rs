@@ -78,12 +78,22 @@ pub(super) fn apply(cg: &Cgroup, r: &Resources, devices: &[crate::spec::Device])
         write(dir, "pids.max", &pids_max(p.limit))?;
     }
     if let (Some(b), Some(dir)) = (&r.block_io, cg.dir("blkio")) {
+        // Kernels without CFQ have only BFQ's files.
+        let prefix = if dir.join("blkio.weight").exists() {
+            "blkio"
+        } else {
+            "blkio.bfq"
+        };
         if let Some(w) = b.weight {
-            write(dir, "blkio.weight", &w.to_string())?;
+            write(dir, &format!("{prefix}.weight"), &w.to_string())?;
         }
         for d in &b.weight_device {
             if let Some(w) = d.weight {
-                write(dir, "blkio.weight_device", &format!("{}:{} {w}", d.major, d.minor))?;
+                write(
+                    dir,
+                    &format!("{prefix}.weight_device"),
+                    &format!("{}:{} {w}", d.major, d.minor),
+                )?;
             }
         }
         let throttles: [(&str, &Vec<ThrottleDevice>); 4] = [

@@ -99,16 +99,19 @@ pub(super) fn apply(dir: &Path, r: &Resources) -> Result<()> {
         write(dir, "pids.max", &super::v1::pids_max(p.limit))?;
     }
     if let Some(b) = &r.block_io {
+        // BFQ takes the OCI weight as it is; io.weight (io.cost) its own scale.
+        let bfq = dir.join("io.bfq.weight").exists();
+        let (file, scale): (&str, fn(u16) -> u64) = if bfq {
+            ("io.bfq.weight", u64::from)
+        } else {
+            ("io.weight", blkio_weight_to_io)
+        };
         if let Some(w) = b.weight {
-            write(dir, "io.weight", &format!("default {}", blkio_weight_to_io(w)))?;
+            write(dir, file, &format!("default {}", scale(w)))?;
         }
         for d in &b.weight_device {
             if let Some(w) = d.weight {
-                write(
-                    dir,
-                    "io.weight",
-                    &format!("{}:{} {}", d.major, d.minor, blkio_weight_to_io(w)),
-                )?;
+                write(dir, file, &format!("{}:{} {}", d.major, d.minor, scale(w)))?;
             }
         }
         let throttles = [
