@@ -14,4 +14,11 @@ bin=$(cargo test -q -p myshim-runtime --test cgroups --no-run --message-format=j
   grep '"name":"cgroups"' | grep '"kind":\["test"\]' |
   sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
 [ -x "$bin" ] || { echo "test-cgroup2-vm.sh: could not build the cgroups tests" >&2; exit 1; }
-exec "$vm" --timeout 900 --share "$PWD" -- "$bin" --test-threads=2
+shim=$(cargo test -q --test shim --no-run --message-format=json 2>/dev/null |
+  grep '"name":"shim"' | grep '"kind":\["test"\]' |
+  sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
+[ -x "$shim" ] || { echo "test-cgroup2-vm.sh: could not build the shim tests" >&2; exit 1; }
+# The cgroup tests, then the shim's metrics/pause/OOM test with the host's
+# containerd (the VM sees the host's /usr).
+"$vm" --timeout 900 --share "$PWD" -- "$bin" --test-threads=2
+exec "$vm" --timeout 900 --share "$PWD" -- "$shim" metrics_pause_resume_and_oom

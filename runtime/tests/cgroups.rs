@@ -326,6 +326,9 @@ fn bad_cgroup_input_is_refused_and_leaves_nothing() {
     let e = env.fails(&["create", "-b", b.arg(), "sysd"]);
     assert!(e.contains("systemd"), "{e}");
     env.assert_gone("sysd", &b);
+    let e = env.fails(&["--systemd-cgroup", "create", "-b", b.arg(), "sysd"]);
+    assert!(e.contains("systemd cgroup driver"), "{e}");
+    env.assert_gone("sysd", &b);
 
     let path = cg_path("rejected");
     let mut b = env.bundle("rej", &["true"]);

@@ -27,6 +27,9 @@ struct Cli {
     /// Log debug messages too
     #[arg(long, global = true)]
     debug: bool,
+    /// Manage cgroups through systemd (not available: no systemd D-Bus here)
+    #[arg(long, global = true)]
+    systemd_cgroup: bool,
     /// Print the version
     #[arg(short = 'v', long)]
     version: bool,
@@ -235,6 +238,9 @@ fn run(cli: Cli) -> Result<i32> {
             state::OCI_VERSION
         );
         return Ok(0);
+    }
+    if cli.systemd_cgroup {
+        bail!("--systemd-cgroup: the systemd cgroup driver needs systemd over D-Bus, which is not reachable; use the cgroupfs driver (no flag)");
     }
     let root = cli.root.clone().unwrap_or_else(state::default_root);
     let Some(command) = cli.command else {

@@ -162,28 +162,41 @@ fn bpf<T>(cmd: libc::c_int, attr: &T) -> std::io::Result<i64> {
     }
 }
 
-/// Loads the program for `rules` and attaches it to the cgroup at `dir`.
-pub fn attach(dir: &Path, rules: &[DeviceRule]) -> Result<()> {
-    let insns = program(rules)?;
+/// Loads the program; the verifier's log is asked for only when loading
+/// failed (a log that does not fit fails the load by itself).
+fn load_program(insns: &[Insn]) -> Result<i64> {
     let license = c"Apache";
-    let mut log = vec![0u8; 4096];
-    let load = ProgLoadAttr {
+    let mut attr = ProgLoadAttr {
         prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
         insn_cnt: insns.len() as u32,
         insns: insns.as_ptr() as u64,
         license: license.as_ptr() as u64,
-        log_level: 1,
-        log_size: log.len() as u32,
-        log_buf: log.as_mut_ptr() as u64,
         ..Default::default()
     };
-    let prog = bpf(BPF_PROG_LOAD, &load).map_err(|e| {
+    if let Ok(fd) = bpf(BPF_PROG_LOAD, &attr) {
+        return Ok(fd);
+    }
+    let mut log = vec![0u8; 1 << 20];
+    attr.log_level = 1;
+    attr.log_size = log.len() as u32;
+    attr.log_buf = log.as_mut_ptr() as u64;
+    bpf(BPF_PROG_LOAD, &attr).map_err(|e| {
         let text = String::from_utf8_lossy(&log);
-        anyhow::anyhow!(
-            "loading the device program: {e}: {}",
-            text.trim_end_matches('\0').trim()
-        )
-    })?;
+        let last = text
+            .trim_end_matches('\0')
+            .trim()
+            .lines()
+            .last()
+            .unwrap_or("")
+            .to_string();
+        anyhow::anyhow!("loading the device program: {e}: {last}")
+    })
+}
+
+/// Loads the program for `rules` and attaches it to the cgroup at `dir`.
+pub fn attach(dir: &Path, rules: &[DeviceRule]) -> Result<()> {
+    let insns = program(rules)?;
+    let prog = load_program(&insns)?;
     // SAFETY: a fresh fd from the kernel.
     let prog = unsafe { OwnedFd::from_raw_fd(prog as i32) };
     let cgroup = std::fs::File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
