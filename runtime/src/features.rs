@@ -2,14 +2,6 @@
 
 use serde_json::{json, Value};
 
-const HOOKS: [&str; 6] = [
-    "prestart",
-    "createRuntime",
-    "createContainer",
-    "startContainer",
-    "poststart",
-    "poststop",
-];
 const NAMESPACES: [&str; 8] = ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"];
 const SECCOMP_ACTIONS: [&str; 9] = [
     "SCMP_ACT_ALLOW",
