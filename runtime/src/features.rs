@@ -31,7 +31,11 @@ const SECCOMP_FLAGS: [&str; 3] = [
 
 pub fn features() -> Value {
     let caps: Vec<&str> = (0u8..=40).filter_map(crate::capabilities::name).collect();
-    let hooks: Vec<&str> = crate::spec::Hooks::default().all().iter().map(|(name, _)| *name).collect();
+    let hooks: Vec<&str> = crate::spec::Hooks::default()
+        .all()
+        .iter()
+        .map(|(name, _)| *name)
+        .collect();
     json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": crate::state::OCI_VERSION,
