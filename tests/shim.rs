@@ -429,7 +429,8 @@ fn exit_by_signal_is_137_and_events_come_in_order() {
     for (name, containerd, ctr) in versions() {
         let c = Containerd::start(&containerd, &ctr);
         let mut events = c.cmd(&["events"]).stdout(Stdio::piped()).spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(300));
+        // Time for ctr to subscribe before the first event.
+        std::thread::sleep(Duration::from_millis(1000));
         let run = c
             .cmd(&["run", "--rm", "--runtime", RUNTIME, IMAGE, "ev", "sleep", "1000"])
             .spawn()
@@ -718,7 +719,8 @@ fn metrics_pause_resume_and_oom() {
     let (_, containerd, ctr) = versions().remove(0);
     let c = Containerd::start(&containerd, &ctr);
     let mut events = c.cmd(&["events"]).stdout(Stdio::piped()).spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // Time for ctr to subscribe before the first event.
+    std::thread::sleep(Duration::from_millis(1000));
     c.ok(&[
         "run",
         "-d",
