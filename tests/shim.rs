@@ -795,3 +795,37 @@ fn metrics_pause_resume_and_oom() {
     );
     assert_clean(&c);
 }
+
+#[test]
+fn exit_while_containerd_is_down_is_seen_after_it_returns() {
+    if !is_root() {
+        return;
+    }
+    let (_, containerd, ctr) = versions().remove(0);
+    let mut c = Containerd::start(&containerd, &ctr);
+    c.ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        RUNTIME,
+        IMAGE,
+        "gone",
+        "sh",
+        "-c",
+        "sleep 2; exit 3",
+    ]);
+    c.wait_task("gone", "RUNNING");
+    c.daemon.kill().unwrap();
+    c.daemon.wait().unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    c.restart(&containerd);
+    c.wait_task("gone", "STOPPED");
+    let out = c.ctr(&["task", "delete", "gone"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("exit code 3"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    c.ok(&["container", "rm", "gone"]);
+    assert_clean(&c);
+}
