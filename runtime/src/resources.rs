@@ -20,6 +20,46 @@ pub struct Resources {
     pub hugepage_limits: Vec<HugepageLimit>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub unified: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<Network>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rdma: BTreeMap<String, Rdma>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Network {
+    #[serde(default, rename = "classID", skip_serializing_if = "Option::is_none")]
+    pub class_id: Option<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub priorities: Vec<InterfacePriority>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct InterfacePriority {
+    pub name: String,
+    pub priority: u32,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Rdma {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hca_handles: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hca_objects: Option<u32>,
+}
+
+impl Rdma {
+    /// The rdma.max line for `device` (v1 and v2 share the format).
+    pub fn max_line(&self, device: &str) -> String {
+        let v = |n: Option<u32>| n.map(|n| n.to_string()).unwrap_or_else(|| "max".into());
+        format!(
+            "{device} hca_handle={} hca_object={}",
+            v(self.hca_handles),
+            v(self.hca_objects)
+        )
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

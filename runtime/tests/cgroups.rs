@@ -411,3 +411,29 @@ fn more_resources_read_back() {
     env.ok(&["delete", "-f", "more"]);
     assert_cgroup_gone(&path);
 }
+
+#[test]
+fn network_class_id_is_applied_or_refused_clearly() {
+    if !is_root() {
+        return;
+    }
+    let path = cg_path("net");
+    let _cleanup = CgCleanup(path.clone());
+    let env = Env::new();
+    let mut b = env.bundle("net", &["sleep", "100"]);
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = json!(path);
+        c["linux"]["resources"]["network"] = json!({"classID": 1048577});
+    });
+    let has_net_cls = !unified() && Path::new("/sys/fs/cgroup/net_cls").is_dir();
+    if has_net_cls {
+        env.ok(&["run", "-d", "-b", b.arg(), "net"]);
+        assert_eq!(cg_read("net_cls", &path, "net_cls.classid"), "1048577");
+        env.ok(&["delete", "-f", "net"]);
+    } else {
+        let e = env.fails(&["create", "-b", b.arg(), "net"]);
+        assert!(e.contains("net_cls"), "{e}");
+        env.assert_gone("net", &b);
+    }
+    assert_cgroup_gone(&path);
+}

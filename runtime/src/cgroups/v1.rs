@@ -117,6 +117,30 @@ pub(super) fn apply(cg: &Cgroup, r: &Resources, devices: &[crate::spec::Device])
             )?;
         }
     }
+    if let Some(net) = &r.network {
+        if let Some(id) = net.class_id {
+            let dir = cg
+                .dir("net_cls")
+                .context("linux.resources.network.classID: no net_cls hierarchy is mounted")?;
+            write(dir, "net_cls.classid", &id.to_string())?;
+        }
+        if !net.priorities.is_empty() {
+            let dir = cg
+                .dir("net_prio")
+                .context("linux.resources.network.priorities: no net_prio hierarchy is mounted")?;
+            for p in &net.priorities {
+                write(dir, "net_prio.ifpriomap", &format!("{} {}", p.name, p.priority))?;
+            }
+        }
+    }
+    if !r.rdma.is_empty() {
+        let dir = cg
+            .dir("rdma")
+            .context("linux.resources.rdma: no rdma hierarchy is mounted")?;
+        for (device, limits) in &r.rdma {
+            write(dir, "rdma.max", &limits.max_line(device))?;
+        }
+    }
     if !r.unified.is_empty() {
         anyhow::bail!("linux.resources.unified needs cgroup v2; this host has v1 controllers");
     }
@@ -158,4 +182,39 @@ pub(super) fn freeze(dir: &Path, frozen: bool) -> Result<()> {
 
 pub(super) fn is_frozen(dir: &Path) -> bool {
     read(dir, "freezer.state").is_ok_and(|s| s.trim() == "FROZEN")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_and_rdma_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = |c: &str| {
+            let d = tmp.path().join(c);
+            std::fs::create_dir(&d).unwrap();
+            (c.to_string(), d)
+        };
+        let cg = Cgroup {
+            dirs: vec![dir("net_cls"), dir("net_prio"), dir("rdma")],
+            unified: false,
+        };
+        let r: Resources = serde_json::from_value(serde_json::json!({
+            "network": {"classID": 1048577, "priorities": [{"name": "eth0", "priority": 5}]},
+            "rdma": {"mlx5_1": {"hcaHandles": 3}}
+        }))
+        .unwrap();
+        apply(&cg, &r, &[]).unwrap();
+        let read = |c: &str, f: &str| std::fs::read_to_string(tmp.path().join(c).join(f)).unwrap();
+        assert_eq!(read("net_cls", "net_cls.classid"), "1048577");
+        assert_eq!(read("net_prio", "net_prio.ifpriomap"), "eth0 5");
+        assert_eq!(read("rdma", "rdma.max"), "mlx5_1 hca_handle=3 hca_object=max");
+        let missing = Cgroup {
+            dirs: vec![],
+            unified: false,
+        };
+        let e = apply(&missing, &r, &[]).unwrap_err().to_string();
+        assert!(e.contains("net_cls"), "{e}");
+    }
 }

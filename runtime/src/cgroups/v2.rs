@@ -129,6 +129,12 @@ pub(super) fn apply(dir: &Path, r: &Resources) -> Result<()> {
     for h in &r.hugepage_limits {
         write(dir, &format!("hugetlb.{}.max", h.page_size), &h.limit.to_string())?;
     }
+    if r.network.is_some() {
+        bail!("linux.resources.network: classID and priorities need cgroup v1 (net_cls, net_prio)");
+    }
+    for (device, limits) in &r.rdma {
+        write(dir, "rdma.max", &limits.max_line(device))?;
+    }
     for (key, value) in &r.unified {
         if key.contains('/') || key.starts_with('.') {
             bail!("linux.resources.unified {key:?}: not a cgroup file name");
