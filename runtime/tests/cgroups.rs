@@ -437,3 +437,54 @@ fn network_class_id_is_applied_or_refused_clearly() {
     }
     assert_cgroup_gone(&path);
 }
+
+/// A real block device's major:minor, for per-device limits.
+fn block_device() -> Option<String> {
+    let dev = std::fs::read_to_string("/sys/block/vda/dev")
+        .or_else(|_| std::fs::read_to_string("/sys/block/loop0/dev"))
+        .ok()?;
+    Some(dev.trim().to_string())
+}
+
+#[test]
+fn block_io_throttles_per_device() {
+    if !is_root() {
+        return;
+    }
+    let Some(dev) = block_device() else {
+        eprintln!("skipped: no block device to throttle");
+        return;
+    };
+    let (major, minor) = dev.split_once(':').unwrap();
+    let (major, minor): (i64, i64) = (major.parse().unwrap(), minor.parse().unwrap());
+    let path = cg_path("bio");
+    let _cleanup = CgCleanup(path.clone());
+    let env = Env::new();
+    let mut b = env.bundle("bio", &["sleep", "100"]);
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = json!(path);
+        c["linux"]["resources"]["blockIO"] = json!({
+            "throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}],
+            "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 100}],
+        });
+    });
+    env.ok(&["run", "-d", "-b", b.arg(), "bio"]);
+    if unified() {
+        let max = cg_read("", &path, "io.max");
+        assert!(
+            max.contains(&format!("{dev} rbps=1048576")) && max.contains("wiops=100"),
+            "{max}"
+        );
+    } else {
+        assert_eq!(
+            cg_read("blkio", &path, "blkio.throttle.read_bps_device"),
+            format!("{dev} 1048576")
+        );
+        assert_eq!(
+            cg_read("blkio", &path, "blkio.throttle.write_iops_device"),
+            format!("{dev} 100")
+        );
+    }
+    env.ok(&["delete", "-f", "bio"]);
+    assert_cgroup_gone(&path);
+}
