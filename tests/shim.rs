@@ -259,6 +259,23 @@ impl Drop for Containerd {
             let _ = nix::mount::umount2(t, nix::mount::MntFlags::MNT_DETACH);
         }
         let _ = std::fs::remove_dir_all(Path::new("/run/containerd/myshim").join(&self.namespace));
+        // ctr's empty fifo directories, the shim socket directory and our
+        // state root, once no test uses them (remove_dir takes only empty ones).
+        for e in std::fs::read_dir("/run/containerd/fifo")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = std::fs::remove_dir(e.path());
+        }
+        for dir in [
+            "/run/containerd/fifo",
+            "/run/containerd/s",
+            "/run/containerd/myshim",
+            "/run/containerd",
+        ] {
+            let _ = std::fs::remove_dir(dir);
+        }
         // ctr puts containers in /NAMESPACE/ID; the runtime removes the
         // container's cgroup, the namespace's parent is ours to remove.
         for hierarchy in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
