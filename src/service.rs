@@ -140,6 +140,10 @@ impl containerd_shim::Shim for Service {
             log::warn!("deleting {id}: {e:#}");
         }
         unmount_rootfs(&bundle);
+        // The dead shim could not remove its socket: do it for it.
+        if let Ok(address) = std::fs::read_to_string(bundle.join("address")) {
+            let _ = std::fs::remove_file(address.trim().trim_start_matches("unix://"));
+        }
         Ok(DeleteResponse {
             exit_status: 128 + libc::SIGKILL as u32,
             exited_at: MessageField::some(now()),

@@ -103,8 +103,19 @@ impl Containerd {
         c.arg("-a")
             .arg(self.dir.path().join("c.sock"))
             .arg("-n")
-            .arg(&self.namespace)
-            .args(args);
+            .arg(&self.namespace);
+        // ctr leaves the fifos of detached processes behind: keep them in
+        // the test's own directory.
+        let words = match args {
+            ["run", ..] => 1,
+            ["task", "exec", ..] => 2,
+            _ => 0,
+        };
+        c.args(&args[..words]);
+        if words > 0 {
+            c.arg("--fifo-dir").arg(self.dir.path().join("fifo"));
+        }
+        c.args(&args[words..]);
         c.stdin(Stdio::null());
         c
     }
