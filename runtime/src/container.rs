@@ -71,6 +71,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         bail!("process.terminal is true: --console-socket is required when detached");
     }
     let plan = Plan::new(spec.linux())?;
+    let seccomp = compile_seccomp(&spec)?;
 
     // 2. The state directory: taking it is what makes the id ours.
     let dir = ContainerDir::create(&opts.root, &opts.id)?;
@@ -109,6 +110,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
                     bundle: &bundle,
                     rootfs: &rootfs,
                     namespaces: &plan,
+                    seccomp: seccomp.as_ref(),
                     channel: &child_end,
                     gate: StartGate::ExecFifo(state_dir_fd.try_clone().expect("dup state dir fd")),
                     no_pivot: opts.no_pivot,
@@ -119,7 +121,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     })?;
     drop(child_end);
     guard.pidfd = Some(child.pidfd.try_clone().context("dup pidfd")?);
-    let mut saved = Saved {
+    let saved = Saved {
         id: opts.id.clone(),
         pid: child.pid,
         pid_start_time: state::start_time(child.pid).context("the container init died at once")?,
@@ -178,7 +180,6 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     log::debug!("container {:?}: init {} is waiting for start", opts.id, child.pid);
 
     // 6. Record it: state.json, then the pid file.
-    saved.pid_start_time = state::start_time(child.pid).context("the container init died during setup")?;
     dir.save(&saved)?;
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(pid_file, child.pid)?;
@@ -191,6 +192,16 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         pidfd: child.pidfd,
         console,
     })
+}
+
+/// linux.seccomp compiled once, before the fork; the init only loads it.
+pub(crate) fn compile_seccomp(spec: &Spec) -> Result<Option<crate::seccomp::Filter>> {
+    let linux = spec.linux();
+    linux
+        .seccomp
+        .as_ref()
+        .map(|s| crate::seccomp::compile(s).context("linux.seccomp"))
+        .transpose()
 }
 
 /// Creates the container's cgroup and applies linux.resources. Without root

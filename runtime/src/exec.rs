@@ -74,6 +74,7 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
     let cgroup = crate::cgroups::Cgroup::for_container(saved.config.linux(), &saved.id)?;
     let cgroup = cgroup.exists().then_some(cgroup);
     let cgroup_fd = cgroup.as_ref().map(|c| c.v2_dir_fd()).transpose()?.flatten();
+    let filter = crate::container::compile_seccomp(&saved.config)?;
     let own_pid_ns = Join::open(NamespaceType::Pid, "/proc/self/ns/pid_for_children")?;
     // Unprivileged, we have no say over the container's pid namespace until
     // we are in its user namespace: join it here (this process is a CLI that
@@ -97,7 +98,7 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
                 joins: &joins,
                 in_userns,
                 parent_joined_userns,
-                seccomp: saved.config.linux().seccomp.as_ref(),
+                seccomp: filter.as_ref(),
             },
             &child_end,
             opts.preserve_fds,
@@ -172,7 +173,7 @@ struct JoinPlan<'a> {
     /// The parent is already in the container's user namespace.
     parent_joined_userns: bool,
     /// The container's filter applies to exec'd processes too.
-    seccomp: Option<&'a crate::spec::Seccomp>,
+    seccomp: Option<&'a crate::seccomp::Filter>,
 }
 
 fn exec_child(

@@ -25,6 +25,8 @@ pub struct InitArgs<'a> {
     pub bundle: &'a Path,
     pub rootfs: &'a Path,
     pub namespaces: &'a Plan,
+    /// linux.seccomp, compiled by the parent.
+    pub seccomp: Option<&'a crate::seccomp::Filter>,
     pub channel: &'a Channel,
     pub gate: StartGate,
     pub no_pivot: bool,
@@ -98,7 +100,7 @@ fn init_steps(a: &InitArgs) -> Result<std::convert::Infallible> {
     // 5. The process itself.
     let launch = Launch {
         process,
-        seccomp: a.spec.linux().seccomp.as_ref(),
+        seccomp: a.seccomp,
         channel: a.channel,
         gate: &a.gate,
         preserve_fds: a.preserve_fds,
@@ -112,7 +114,7 @@ fn init_steps(a: &InitArgs) -> Result<std::convert::Infallible> {
 /// How a process (the init or an exec'd one) is finished and started.
 pub struct Launch<'a> {
     pub process: &'a Process,
-    pub seccomp: Option<&'a crate::spec::Seccomp>,
+    pub seccomp: Option<&'a crate::seccomp::Filter>,
     pub channel: &'a Channel,
     pub gate: &'a StartGate,
     pub preserve_fds: u32,
@@ -166,8 +168,8 @@ fn check_cwd_inside(requested: &str) -> Result<()> {
 /// Loads linux.seccomp; a notification fd goes to the parent, which hands
 /// it to the listener.
 fn load_seccomp(l: &Launch) -> Result<()> {
-    let Some(seccomp) = l.seccomp else { return Ok(()) };
-    if let Some(fd) = crate::seccomp::load(seccomp)? {
+    let Some(filter) = l.seccomp else { return Ok(()) };
+    if let Some(fd) = filter.load()? {
         l.channel.send_with_fd(&Msg::Seccomp, Some(fd.as_raw_fd()))?;
     }
     Ok(())

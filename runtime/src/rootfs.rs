@@ -189,7 +189,11 @@ impl RootfsPlan<'_> {
             "making / a slave mount".into()
         })?;
         let rootfs = self.rootfs.to_str().context("rootfs path is not UTF-8")?;
-        make_parent_mount_private(&self.rootfs)?;
+        // Only a shared "/" leaves the rootfs's parent mount shared; the
+        // default (rslave) never does, so the mount table is read only then.
+        if propagation.contains(MsFlags::MS_SHARED) {
+            make_parent_mount_private(&self.rootfs)?;
+        }
         mount_at(
             Some(rootfs),
             rootfs,

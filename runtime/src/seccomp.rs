@@ -45,9 +45,16 @@ pub fn uses_notify(s: &Seccomp) -> bool {
     s.default_action == "SCMP_ACT_NOTIFY" || s.syscalls.iter().any(|r| r.action == "SCMP_ACT_NOTIFY")
 }
 
-/// Builds the filter; every name in the profile is checked here, so bad
-/// profiles fail when config.json is read.
-pub fn compile(s: &Seccomp) -> Result<ScmpFilterContext> {
+/// A compiled filter, built once in the runtime before it forks; the child
+/// only loads it.
+pub struct Filter {
+    ctx: ScmpFilterContext,
+    notify: bool,
+}
+
+/// Builds the filter; every name in the profile is checked here, so a bad
+/// profile fails before anything is made.
+pub fn compile(s: &Seccomp) -> Result<Filter> {
     let default = action(&s.default_action, s.default_errno_ret).context("defaultAction")?;
     let mut ctx = ScmpFilterContext::new(default).context("seccomp_init")?;
     // noNewPrivileges is ours to set (or not), not libseccomp's.
@@ -71,7 +78,10 @@ pub fn compile(s: &Seccomp) -> Result<ScmpFilterContext> {
     for (i, rule) in s.syscalls.iter().enumerate() {
         add_rule(&mut ctx, rule, default).with_context(|| format!("syscalls[{i}]"))?;
     }
-    Ok(ctx)
+    Ok(Filter {
+        ctx,
+        notify: uses_notify(s),
+    })
 }
 
 fn add_rule(ctx: &mut ScmpFilterContext, rule: &SeccompSyscall, default: ScmpAction) -> Result<()> {
@@ -94,21 +104,22 @@ fn add_rule(ctx: &mut ScmpFilterContext, rule: &SeccompSyscall, default: ScmpAct
     Ok(())
 }
 
-/// Loads the filter into this process; returns the notification fd when
-/// some rule notifies.
-pub fn load(s: &Seccomp) -> Result<Option<OwnedFd>> {
-    let ctx = compile(s)?;
-    ctx.load().context("loading the seccomp filter")?;
-    if !uses_notify(s) {
-        return Ok(None);
+impl Filter {
+    /// Loads the filter into this process; returns the notification fd when
+    /// some rule notifies.
+    pub fn load(&self) -> Result<Option<OwnedFd>> {
+        self.ctx.load().context("loading the seccomp filter")?;
+        if !self.notify {
+            return Ok(None);
+        }
+        let fd = self.ctx.get_notify_fd().context("seccomp notify fd")?;
+        // SAFETY: libseccomp hands over a new fd that stays valid after ctx goes.
+        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+        if dup < 0 {
+            return Err(std::io::Error::last_os_error()).context("dup of the seccomp notify fd");
+        }
+        Ok(Some(unsafe { OwnedFd::from_raw_fd(dup) }))
     }
-    let fd = ctx.get_notify_fd().context("seccomp notify fd")?;
-    // SAFETY: libseccomp hands over a new fd that stays valid after ctx goes.
-    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
-    if dup < 0 {
-        return Err(std::io::Error::last_os_error()).context("dup of the seccomp notify fd");
-    }
-    Ok(Some(unsafe { OwnedFd::from_raw_fd(dup) }))
 }
 
 /// Sends the notification fd to linux.seccomp.listenerPath with the

@@ -428,9 +428,6 @@ impl Linux {
         if let Some(p) = &self.rootfs_propagation {
             crate::rootfs::propagation_flag(p).context("linux.rootfsPropagation")?;
         }
-        if let Some(seccomp) = &self.seccomp {
-            crate::seccomp::compile(seccomp).context("linux.seccomp")?;
-        }
         for key in self.sysctl.keys() {
             if key.is_empty() || key.contains("..") || key.contains('/') {
                 bail!("linux.sysctl {key:?}: not a sysctl name");
