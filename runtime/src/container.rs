@@ -130,6 +130,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         created: state::now_rfc3339(),
         owner: state::user_name(nix::unistd::geteuid().as_raw()),
         config: spec.clone(),
+        cgroup: cgroup.clone(),
     };
 
     // 5. Into its cgroup (v1), ids mapped; then follow its setup until it
@@ -412,8 +413,7 @@ fn wait_exit(pidfd: &OwnedFd) {
 /// Every process in the container: with its own pid namespace, all whose
 /// /proc/PID/ns/pid is the init's; otherwise the init alone.
 pub fn container_pids(saved: &Saved) -> Result<Vec<i32>> {
-    let cgroup = Cgroup::for_container(saved.config.linux(), &saved.id)?;
-    if cgroup.exists() {
+    if let Some(cgroup) = saved.cgroup() {
         return cgroup.pids();
     }
     if saved.config.linux().namespace(NamespaceType::Pid).is_none() {
@@ -449,7 +449,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         _ if force => stop_all(&saved)?,
         other => bail!("cannot delete container {id:?} that is {other}: stop it first or use --force"),
     }
-    Cgroup::for_container(saved.config.linux(), id)?.destroy()?;
+    if let Some(cgroup) = &saved.cgroup {
+        cgroup.destroy()?;
+    }
     let state_json = serde_json::to_string(&saved.oci_state(Status::Stopped))?;
     if let Err(e) = crate::hooks::run("poststop", &saved.config.hooks().poststop, state_json.as_bytes()) {
         log::warn!("{e:#}");
@@ -470,7 +472,7 @@ fn stop_all(saved: &Saved) -> Result<()> {
 }
 
 /// The container's cgroup, refusing when it has none.
-fn cgroup_of(saved: &Saved) -> Result<Cgroup> {
+fn cgroup_of(saved: &Saved) -> Result<&Cgroup> {
     saved
         .cgroup()
         .with_context(|| format!("container {:?} has no cgroup", saved.id))
@@ -502,14 +504,7 @@ pub fn update(root: &Path, id: &str, resources: &crate::resources::Resources) ->
     if saved.status(&dir.path) == Status::Stopped {
         bail!("cannot update container {id:?}: it is stopped");
     }
-    let cgroup = cgroup_of(&saved)?;
-    // v2 device rules are a BPF program fixed at create; another one would
-    // stack on it, so update leaves them alone there.
-    let mut applied = resources.clone();
-    if cgroup.is_v2() {
-        applied.devices.clear();
-    }
-    cgroup.apply(&applied, &[])?;
+    cgroup_of(&saved)?.update(resources)?;
     if let Some(linux) = saved.config.linux.as_mut() {
         linux.resources = Some(resources.clone());
     }

@@ -71,9 +71,8 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
     let pid_join = joins.iter().find(|j| j.kind == NamespaceType::Pid);
     // Everything that can fail comes before we step into the container's pid
     // namespace, so nothing returns early with us still in it.
-    let cgroup = crate::cgroups::Cgroup::for_container(saved.config.linux(), &saved.id)?;
-    let cgroup = cgroup.exists().then_some(cgroup);
-    let cgroup_fd = cgroup.as_ref().map(|c| c.v2_dir_fd()).transpose()?.flatten();
+    let cgroup = saved.cgroup();
+    let cgroup_fd = cgroup.map(|c| c.v2_dir_fd()).transpose()?.flatten();
     let filter = crate::container::compile_seccomp(&saved.config)?;
     let own_pid_ns = Join::open(NamespaceType::Pid, "/proc/self/ns/pid_for_children")?;
     // Unprivileged, we have no say over the container's pid namespace until
@@ -115,7 +114,7 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
     }
     let child = child?;
     drop(child_end);
-    match follow_setup(opts, &saved, cgroup.as_ref(), &child, &parent_end) {
+    match follow_setup(opts, &saved, cgroup, &child, &parent_end) {
         Ok(console) => Ok(Spawned {
             pid: child.pid,
             pidfd: child.pidfd,

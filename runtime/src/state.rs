@@ -63,6 +63,9 @@ pub struct Saved {
     pub created: String,
     pub owner: String,
     pub config: Spec,
+    /// Where `create` put the container's cgroup: resolved once, there.
+    #[serde(default)]
+    pub cgroup: Option<crate::cgroups::Cgroup>,
 }
 
 /// The OCI state, as `state` prints it and hooks read it on stdin.
@@ -171,11 +174,9 @@ impl Saved {
         }
     }
 
-    /// The container's cgroup, if it has one.
-    pub fn cgroup(&self) -> Option<crate::cgroups::Cgroup> {
-        crate::cgroups::Cgroup::for_container(self.config.linux(), &self.id)
-            .ok()
-            .filter(|c| c.exists())
+    /// The container's cgroup, if it has one (still).
+    pub fn cgroup(&self) -> Option<&crate::cgroups::Cgroup> {
+        self.cgroup.as_ref().filter(|c| c.exists())
     }
 
     pub fn oci_state<'a>(&'a self, status: Status) -> OciState<'a> {

@@ -26,7 +26,7 @@ pub fn is_unified_host() -> bool {
 }
 
 /// A container's cgroup: the directories that hold it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Cgroup {
     /// v2: one directory. v1: (controllers of the hierarchy, directory) each.
     dirs: Vec<(String, PathBuf)>,
@@ -181,6 +181,16 @@ impl Cgroup {
         } else {
             v1::apply(self, resources, devices)
         }
+    }
+
+    /// New limits for a live container. On v2 the device rules are a BPF
+    /// program fixed at create: another would stack on it, so they stay.
+    pub fn update(&self, resources: &Resources) -> Result<()> {
+        let mut applied = resources.clone();
+        if self.unified {
+            applied.devices.clear();
+        }
+        self.apply(&applied, &[])
     }
 
     pub fn add_pid(&self, pid: i32) -> Result<()> {
