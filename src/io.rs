@@ -22,8 +22,8 @@ pub struct Paths {
 
 pub struct ProcessIo {
     pub paths: Paths,
-    /// What the process gets as fds 0, 1 and 2.
-    stdio: [OwnedFd; 3],
+    /// What the process gets as fds 0, 1 and 2, until it is handed over.
+    stdio: Option<[OwnedFd; 3]>,
     /// Where stdin data goes; taken (closed) by CloseIO.
     stdin_sink: Arc<Mutex<Option<File>>>,
     console: Option<OwnedFd>,
@@ -67,7 +67,7 @@ impl ProcessIo {
         let stdin_sink = Arc::new(Mutex::new(None));
         if paths.terminal {
             return Ok(ProcessIo {
-                stdio: [dev_null()?, dev_null()?, dev_null()?],
+                stdio: Some([dev_null()?, dev_null()?, dev_null()?]),
                 paths,
                 stdin_sink,
                 console: None,
@@ -86,19 +86,16 @@ impl ProcessIo {
             read
         };
         Ok(ProcessIo {
-            stdio: [stdin, stdout, stderr],
+            stdio: Some([stdin, stdout, stderr]),
             paths,
             stdin_sink,
             console: None,
         })
     }
 
-    pub fn stdio(&self) -> [RawFd; 3] {
-        [
-            self.stdio[0].as_raw_fd(),
-            self.stdio[1].as_raw_fd(),
-            self.stdio[2].as_raw_fd(),
-        ]
+    /// The process's stdio, handed over once: the shim keeps no copy.
+    pub fn take_stdio(&mut self) -> Result<[OwnedFd; 3]> {
+        self.stdio.take().context("the process's stdio was handed over already")
     }
 
     /// Connects the pty master to the fifos.
@@ -127,13 +124,6 @@ impl ProcessIo {
     /// once what was written is consumed.
     pub fn stdin_handle(&self) -> Arc<Mutex<Option<File>>> {
         self.stdin_sink.clone()
-    }
-
-    /// After the process is started the shim keeps no copy of its stdio.
-    pub fn release_stdio(&mut self) {
-        if let (Ok(a), Ok(b), Ok(c)) = (dev_null(), dev_null(), dev_null()) {
-            self.stdio = [a, b, c];
-        }
     }
 }
 

@@ -30,6 +30,10 @@ fn internal(e: anyhow::Error) -> ttrpc::Error {
     rpc_error(Code::UNKNOWN, format!("{e:#}"))
 }
 
+fn raw(fds: &[OwnedFd; 3]) -> [std::os::fd::RawFd; 3] {
+    [fds[0].as_raw_fd(), fds[1].as_raw_fd(), fds[2].as_raw_fd()]
+}
+
 fn now() -> Timestamp {
     containerd_shim::util::timestamp().unwrap_or_default()
 }
@@ -311,11 +315,12 @@ impl containerd_shim::Task for Service {
             stderr: req.stderr.clone(),
             terminal: req.terminal,
         };
-        let created = ProcessIo::open(paths.clone()).map_err(internal).and_then(|io| {
-            let spawned =
-                spawner::create(state_root(&self.namespace), &req.id, bundle.clone(), io.stdio()).map_err(internal)?;
+        let created = ProcessIo::open(paths.clone()).and_then(|mut io| {
+            let stdio = io.take_stdio()?;
+            let spawned = spawner::create(state_root(&self.namespace), &req.id, bundle.clone(), raw(&stdio))?;
             Ok((io, spawned))
         });
+        let created = created.map_err(internal);
         let (mut io, spawned) = match created {
             Ok(ok) => ok,
             Err(e) => {
@@ -328,7 +333,6 @@ impl containerd_shim::Task for Service {
         if let Some(master) = spawned.console {
             io.attach_console(master).map_err(internal)?;
         }
-        io.release_stdio();
         let pid = spawned.pid;
         let exit = Self::claim_early_exit(&mut table, pid);
         table.tasks.insert(
@@ -395,12 +399,12 @@ impl containerd_shim::Task for Service {
                 format!("process {} already started", req.exec_id),
             ));
         };
-        let spawned =
-            spawner::exec(state_root(&self.namespace), &req.id, process, proc.io.stdio()).map_err(internal)?;
+        let stdio = proc.io.take_stdio().map_err(internal)?;
+        let spawned = spawner::exec(state_root(&self.namespace), &req.id, process, raw(&stdio)).map_err(internal)?;
+        drop(stdio);
         if let Some(master) = spawned.console {
             proc.io.attach_console(master).map_err(internal)?;
         }
-        proc.io.release_stdio();
         proc.pid = spawned.pid;
         proc.pidfd = Some(spawned.pidfd);
         let pid = spawned.pid;
@@ -478,19 +482,7 @@ impl containerd_shim::Task for Service {
         if req.exec_id.is_empty() {
             container::kill(&state_root(&self.namespace), &req.id, req.signal as i32, req.all).map_err(internal)?;
         } else if let Some(pidfd) = &proc.pidfd {
-            // SAFETY: pidfd_send_signal on a pidfd we own.
-            let rc = unsafe {
-                libc::syscall(
-                    libc::SYS_pidfd_send_signal,
-                    pidfd.as_raw_fd(),
-                    req.signal as i32,
-                    0usize,
-                    0,
-                )
-            };
-            if rc != 0 {
-                return Err(rpc_error(Code::UNKNOWN, std::io::Error::last_os_error()));
-            }
+            container::pidfd_kill(pidfd, req.signal as i32).map_err(internal)?;
         } else {
             return Err(rpc_error(Code::FAILED_PRECONDITION, "process not started"));
         }

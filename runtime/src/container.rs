@@ -258,16 +258,7 @@ fn with_pid_namespace<T>(join: Option<&namespaces::Join>, f: impl FnOnce() -> Re
 
 /// Writes the pid where a supervisor (systemd's PIDFile) reads it, atomically.
 pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("pid")
-    ));
-    std::fs::write(&tmp, pid.to_string()).with_context(|| format!("writing pid file {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming pid file to {}", path.display()))
+    state::write_atomic(path, pid.to_string().as_bytes()).context("--pid-file")
 }
 
 /// Lets a created container's init go on to execve.
@@ -369,7 +360,8 @@ fn open_init(saved: &Saved) -> Result<OwnedFd> {
     Ok(fd)
 }
 
-pub(crate) fn pidfd_kill(pidfd: &OwnedFd, signal: i32) -> Result<()> {
+/// Signals the process behind a pidfd (no pid-reuse race); one that is gone is not an error.
+pub fn pidfd_kill(pidfd: &OwnedFd, signal: i32) -> Result<()> {
     // SAFETY: pidfd_send_signal on an fd we own.
     if unsafe {
         libc::syscall(

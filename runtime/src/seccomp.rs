@@ -125,7 +125,6 @@ impl Filter {
 /// Sends the notification fd to linux.seccomp.listenerPath with the
 /// container process state, as the runtime spec describes.
 pub fn send_to_listener(saved: &crate::state::Saved, fd: &OwnedFd, status: crate::state::Status) -> Result<()> {
-    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
     use std::os::fd::AsRawFd;
     let seccomp = saved
         .config
@@ -145,18 +144,7 @@ pub fn send_to_listener(saved: &crate::state::Saved, fd: &OwnedFd, status: crate
         "state": saved.oci_state(status),
     });
     let payload = serde_json::to_vec(&state)?;
-    let sock = std::os::unix::net::UnixStream::connect(path)
-        .with_context(|| format!("connecting to seccomp listener {path}"))?;
-    let fds = [fd.as_raw_fd()];
-    sendmsg::<()>(
-        sock.as_raw_fd(),
-        &[std::io::IoSlice::new(&payload)],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .with_context(|| format!("sending the seccomp fd to {path}"))?;
-    Ok(())
+    crate::sync::send_fd_to(std::path::Path::new(path), &payload, fd.as_raw_fd(), "seccomp listener")
 }
 
 #[cfg(test)]

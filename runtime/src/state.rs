@@ -146,10 +146,7 @@ impl ContainerDir {
     }
 
     pub fn save(&self, saved: &Saved) -> Result<()> {
-        let tmp = self.path.join(".state.json.tmp");
-        let text = serde_json::to_vec(saved)?;
-        std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, self.path.join(STATE_FILE)).with_context(|| format!("renaming {}", tmp.display()))
+        write_atomic(&self.path.join(STATE_FILE), &serde_json::to_vec(saved)?)
     }
 
     pub fn load(&self) -> Result<Saved> {
@@ -217,6 +214,19 @@ fn stat_fields(pid: i32) -> Option<(char, u64)> {
     let state = fields.next()?.chars().next()?;
     let start = fields.nth(18)?.parse().ok()?;
     Some((state, start))
+}
+
+/// Writes a file so that readers see the old or the new contents, never a
+/// part: a temporary file beside it, renamed over it.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
 }
 
 /// Every container under `root`, by id, skipping half-made directories.

@@ -137,6 +137,23 @@ impl Channel {
     }
 }
 
+/// Connects to the unix socket at `path` and sends `payload` with `fd`
+/// attached (SCM_RIGHTS): the console socket and the seccomp listener.
+pub fn send_fd_to(path: &std::path::Path, payload: &[u8], fd: RawFd, what: &str) -> Result<()> {
+    let sock = std::os::unix::net::UnixStream::connect(path)
+        .with_context(|| format!("connecting to {what} {}", path.display()))?;
+    let fds = [fd];
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[IoSlice::new(payload)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .with_context(|| format!("sending to {what} {}", path.display()))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

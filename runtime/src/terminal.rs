@@ -3,9 +3,7 @@
 //! signals and copies terminal IO until the container's process exits.
 
 use anyhow::{Context, Result};
-use std::io::IoSlice;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 pub fn set_size(fd: &impl AsRawFd, rows: u16, cols: u16) -> Result<()> {
@@ -33,19 +31,7 @@ fn copy_size_from_stdin(master: &OwnedFd) {
 
 /// Sends the pty master over `--console-socket` with SCM_RIGHTS, as runc does.
 pub fn send_to_console_socket(path: &Path, master: &OwnedFd) -> Result<()> {
-    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-    let sock = UnixStream::connect(path).with_context(|| format!("connecting to console socket {}", path.display()))?;
-    let name = b"/dev/ptmx";
-    let fds = [master.as_raw_fd()];
-    sendmsg::<()>(
-        sock.as_raw_fd(),
-        &[IoSlice::new(name)],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .with_context(|| format!("sending the pty to console socket {}", path.display()))?;
-    Ok(())
+    crate::sync::send_fd_to(path, b"/dev/ptmx", master.as_raw_fd(), "console socket")
 }
 
 /// Where a pty master goes: over the console socket when there is one
