@@ -6,13 +6,10 @@
 //! containers are the shim's own children and its reaper sees their exits.
 
 use anyhow::{bail, Context, Result};
+use myshim_runtime::sync::{self, Channel};
 use myshim_runtime::{container, exec, spec::Process};
-use nix::sys::socket::{
-    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
-};
 use serde::{Deserialize, Serialize};
-use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
@@ -43,7 +40,7 @@ pub struct Spawned {
     pub console: Option<OwnedFd>,
 }
 
-static HELPER: OnceLock<Mutex<OwnedFd>> = OnceLock::new();
+static HELPER: OnceLock<Mutex<Channel>> = OnceLock::new();
 
 /// Forks the helper when this invocation is the serving shim (it has
 /// `-socket`); `start` and `delete` invocations need none. Call first in main.
@@ -51,8 +48,7 @@ pub fn fork_if_serving() -> Result<()> {
     if !std::env::args().any(|a| a == "-socket" || a == "--socket") {
         return Ok(());
     }
-    let (shim_end, helper_end) =
-        socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).context("socketpair")?;
+    let (shim_end, helper_end) = sync::pair()?;
     // SAFETY: nothing but this thread exists yet.
     match unsafe { nix::unistd::fork() }.context("forking the spawn helper")? {
         nix::unistd::ForkResult::Child => {
@@ -98,8 +94,8 @@ pub fn exec(root: PathBuf, id: &str, process: Process, stdio: [RawFd; 3]) -> Res
 fn call(request: &Request, stdio: [RawFd; 3]) -> Result<Spawned> {
     let helper = HELPER.get().context("the spawn helper is not running")?;
     let helper = helper.lock().unwrap_or_else(|e| e.into_inner());
-    send(helper.as_raw_fd(), &serde_json::to_vec(request)?, &stdio)?;
-    let (bytes, mut fds) = recv(helper.as_raw_fd())?;
+    helper.send_bytes(&serde_json::to_vec(request)?, &stdio)?;
+    let (bytes, mut fds) = helper.recv_bytes()?;
     match serde_json::from_slice::<Reply>(&bytes).context("reply from the spawn helper")? {
         Reply::Err(e) => bail!("{e}"),
         Reply::Ok { pid } => {
@@ -116,7 +112,7 @@ fn call(request: &Request, stdio: [RawFd; 3]) -> Result<Spawned> {
     }
 }
 
-fn serve(channel: OwnedFd) {
+fn serve(channel: Channel) {
     let null = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -125,9 +121,10 @@ fn serve(channel: OwnedFd) {
     // The shim's stdout is the pipe on which `start` waits for EOF: let go of it.
     reset_stdio(null.as_ref());
     loop {
-        let Ok((bytes, fds)) = recv(channel.as_raw_fd()) else {
+        let Ok((bytes, fds)) = channel.recv_bytes() else { return };
+        if bytes.is_empty() {
             return; // the shim is gone
-        };
+        }
         let result = serde_json::from_slice::<Request>(&bytes)
             .context("request to the spawn helper")
             .and_then(|request| with_stdio(&fds, || run(request)));
@@ -138,11 +135,11 @@ fn serve(channel: OwnedFd) {
                 let mut out = vec![spawned.pidfd.as_raw_fd()];
                 out.extend(spawned.console.as_ref().map(|c| c.as_raw_fd()));
                 let reply = serde_json::to_vec(&Reply::Ok { pid: spawned.pid }).unwrap_or_default();
-                send(channel.as_raw_fd(), &reply, &out)
+                channel.send_bytes(&reply, &out)
             }
             Err(e) => {
                 let reply = serde_json::to_vec(&Reply::Err(format!("{e:#}"))).unwrap_or_default();
-                send(channel.as_raw_fd(), &reply, &[])
+                channel.send_bytes(&reply, &[])
             }
         };
         if sent.is_err() {
@@ -213,41 +210,4 @@ fn run(request: Request) -> Result<Spawned> {
             })
         }
     }
-}
-
-fn send(fd: RawFd, bytes: &[u8], fds: &[RawFd]) -> Result<()> {
-    let cmsg: Vec<ControlMessage> = if fds.is_empty() {
-        vec![]
-    } else {
-        vec![ControlMessage::ScmRights(fds)]
-    };
-    sendmsg::<()>(fd, &[IoSlice::new(bytes)], &cmsg, MsgFlags::empty(), None).context("sendmsg to the spawn helper")?;
-    Ok(())
-}
-
-fn recv(fd: RawFd) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
-    let mut buf = vec![0u8; 1 << 20];
-    let mut space = nix::cmsg_space!([RawFd; 3]);
-    let (len, fds) = {
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let msg = loop {
-            match recvmsg::<()>(fd, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                other => break other.context("recvmsg from the spawn helper")?,
-            }
-        };
-        let mut fds = vec![];
-        for c in msg.cmsgs().context("control messages")? {
-            if let ControlMessageOwned::ScmRights(list) = c {
-                // SAFETY: the kernel just installed these fds for us.
-                fds.extend(list.into_iter().map(|f| unsafe { OwnedFd::from_raw_fd(f) }));
-            }
-        }
-        (msg.bytes, fds)
-    };
-    if len == 0 {
-        bail!("the other side closed");
-    }
-    buf.truncate(len);
-    Ok((buf, fds))
 }

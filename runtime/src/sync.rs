@@ -76,44 +76,61 @@ impl Channel {
     }
 
     pub fn send_with_fd(&self, msg: &Msg, fd: Option<RawFd>) -> Result<()> {
-        let data = msg.encode();
-        let iov = [IoSlice::new(&data)];
-        let fds = fd.map(|f| [f]);
-        let cmsg: Vec<ControlMessage> = fds
-            .as_ref()
-            .map(|f| vec![ControlMessage::ScmRights(f)])
-            .unwrap_or_default();
-        sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
-            .context("sending on the sync channel")?;
-        Ok(())
+        let fds: Vec<RawFd> = fd.into_iter().collect();
+        self.send_bytes(&msg.encode(), &fds)
     }
 
     pub fn recv(&self) -> Result<(Msg, Option<OwnedFd>)> {
-        let mut buf = vec![0u8; 65536];
-        let mut cmsg_space = nix::cmsg_space!([RawFd; 1]);
-        let (len, fd) = {
+        let (bytes, fds) = self.recv_bytes()?;
+        Ok((Msg::decode(&bytes)?, fds.into_iter().next()))
+    }
+
+    /// One packet of `bytes` with up to three fds attached.
+    pub fn send_bytes(&self, bytes: &[u8], fds: &[RawFd]) -> Result<()> {
+        let cmsg: Vec<ControlMessage> = if fds.is_empty() {
+            vec![]
+        } else {
+            vec![ControlMessage::ScmRights(fds)]
+        };
+        sendmsg::<()>(
+            self.fd.as_raw_fd(),
+            &[IoSlice::new(bytes)],
+            &cmsg,
+            MsgFlags::empty(),
+            None,
+        )
+        .context("sending on the sync channel")?;
+        Ok(())
+    }
+
+    /// The next packet and the fds that came with it; an empty packet is
+    /// the other side closing.
+    pub fn recv_bytes(&self) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut cmsg_space = nix::cmsg_space!([RawFd; 3]);
+        let (len, fds) = {
             let mut iov = [IoSliceMut::new(&mut buf)];
+            let flags = MsgFlags::MSG_CMSG_CLOEXEC;
             let msg = loop {
-                match recvmsg::<()>(
-                    self.fd.as_raw_fd(),
-                    &mut iov,
-                    Some(&mut cmsg_space),
-                    MsgFlags::MSG_CMSG_CLOEXEC,
-                ) {
+                match recvmsg::<()>(self.fd.as_raw_fd(), &mut iov, Some(&mut cmsg_space), flags) {
                     Err(nix::errno::Errno::EINTR) => continue,
                     other => break other.context("reading the sync channel")?,
                 }
             };
-            let mut fd = None;
+            let mut fds = vec![];
             for c in msg.cmsgs().context("reading control messages")? {
-                if let ControlMessageOwned::ScmRights(fds) = c {
+                if let ControlMessageOwned::ScmRights(list) = c {
                     // SAFETY: the kernel just gave us these fds.
-                    fd = fds.first().map(|f| unsafe { OwnedFd::from_raw_fd(*f) });
+                    fds.extend(list.into_iter().map(|f| unsafe { OwnedFd::from_raw_fd(f) }));
                 }
             }
-            (msg.bytes, fd)
+            if msg.flags.contains(MsgFlags::MSG_TRUNC) {
+                bail!("a sync message over {} bytes was cut", buf.len());
+            }
+            (msg.bytes, fds)
         };
-        Ok((Msg::decode(&buf[..len])?, fd))
+        buf.truncate(len);
+        Ok((buf, fds))
     }
 
     /// Receives the next message; an Error message becomes the error.
