@@ -303,7 +303,17 @@ fn delete_kills_what_is_left_in_the_cgroup() {
         .collect();
     env.ok(&["kill", "left", "KILL"]);
     env.wait_status("left", "stopped");
-    env.ok(&["delete", "left"]);
+    // v2 kernels >= 5.14 empty the cgroup with cgroup.kill; older ones and
+    // v1 kill the listed pids (the same code, tested here on v1).
+    let has_cgroup_kill = unified() && cg_dir("", &path).join("cgroup.kill").exists();
+    let log = env.dir.path().join("delete.log");
+    env.ok(&["--debug", "--log", log.to_str().unwrap(), "delete", "left"]);
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        log.contains("killed what was left through cgroup.kill"),
+        has_cgroup_kill,
+        "{log}"
+    );
     for pid in pids {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         assert!(

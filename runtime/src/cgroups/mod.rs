@@ -3,10 +3,12 @@
 //! directory in the unified tree). v1.rs and v2.rs turn resources into files.
 
 mod devices_bpf;
+mod oom;
 mod stats;
 mod v1;
 mod v2;
 
+pub use oom::OomWatch;
 pub use stats::Stats;
 
 use crate::resources::Resources;
@@ -248,21 +250,7 @@ impl Cgroup {
             return Ok(());
         }
         let _ = self.freeze(false);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let pids = self.pids().unwrap_or_default();
-            if pids.is_empty() {
-                break;
-            }
-            for pid in pids {
-                // SAFETY: plain kill of processes in the container's cgroup.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-            if Instant::now() > deadline {
-                bail!("processes are left in cgroup {}", self.dirs[0].1.display());
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        self.kill_all()?;
         for (_, dir) in &self.dirs {
             remove_dir_retrying(dir)?;
             // The shared /myshim parent goes with its last container.
@@ -271,6 +259,44 @@ impl Cgroup {
             }
         }
         Ok(())
+    }
+
+    /// SIGKILL to every process in the cgroup, returning once it is empty:
+    /// on v2 through cgroup.kill (Linux >= 5.14), else pid by pid.
+    fn kill_all(&self) -> Result<()> {
+        if self.unified && v2::kill(&self.dirs[0].1)? {
+            return v2::wait_unpopulated(&self.dirs[0].1);
+        }
+        let dir = self
+            .dir(if self.unified { "" } else { "pids" })
+            .or(self.dirs.first().map(|(_, d)| d.as_path()));
+        dir.map_or(Ok(()), kill_listed)
+    }
+}
+
+/// SIGKILLs each pid in `dir`'s cgroup.procs until the list is empty; the
+/// way to empty a v1 cgroup, or a v2 one on kernels without cgroup.kill.
+fn kill_listed(dir: &Path) -> Result<()> {
+    if !dir.is_dir() {
+        return Ok(());
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let pids: Vec<i32> = read(dir, "cgroup.procs")?
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        if pids.is_empty() {
+            return Ok(());
+        }
+        for pid in &pids {
+            // SAFETY: plain kill of processes in the container's cgroup.
+            unsafe { libc::kill(*pid, libc::SIGKILL) };
+        }
+        if Instant::now() > deadline {
+            bail!("processes {pids:?} are left in cgroup {}", dir.display());
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -317,6 +343,69 @@ mod tests {
             .to_string();
         assert!(e.contains("systemd"), "{e}");
         assert!(container_path(&linux(Some("/a/../../etc")), "c1").is_err());
+    }
+
+    /// A cgroup of this test's own with a `sleep` in it (root only; v1: in
+    /// the pids hierarchy).
+    fn cgroup_with_sleeper(name: &str) -> Option<(PathBuf, std::process::Child)> {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root");
+            return None;
+        }
+        let base = if is_unified_host() {
+            PathBuf::from(CGROUP_ROOT)
+        } else {
+            Path::new(CGROUP_ROOT).join("pids")
+        };
+        let dir = base.join(format!("myshim-unit-{}-{name}", std::process::id()));
+        std::fs::create_dir(&dir).unwrap();
+        let child = std::process::Command::new("sleep").arg("1000").spawn().unwrap();
+        write(&dir, "cgroup.procs", &child.id().to_string()).unwrap();
+        Some((dir, child))
+    }
+
+    /// The fallback for v2 kernels without cgroup.kill is the v1 way.
+    #[test]
+    fn listed_pids_are_killed_until_the_cgroup_is_empty() {
+        let Some((dir, mut child)) = cgroup_with_sleeper("listed") else {
+            return;
+        };
+        let result = kill_listed(&dir);
+        if result.is_err() {
+            let _ = child.kill();
+        }
+        let status = child.wait().unwrap();
+        let _ = std::fs::remove_dir(&dir);
+        result.unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGKILL)
+        );
+    }
+
+    #[test]
+    fn cgroup_kill_empties_a_v2_cgroup() {
+        if !is_unified_host() {
+            eprintln!("skipped: cgroup.kill is cgroup v2 (this host is v1)");
+            return;
+        }
+        let Some((dir, mut child)) = cgroup_with_sleeper("kill") else {
+            return;
+        };
+        let result = v2::kill(&dir).and_then(|used| {
+            assert!(used, "no cgroup.kill on this kernel");
+            v2::wait_unpopulated(&dir)
+        });
+        if result.is_err() {
+            let _ = child.kill();
+        }
+        let status = child.wait().unwrap();
+        let _ = std::fs::remove_dir(&dir);
+        result.unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGKILL)
+        );
     }
 
     #[test]

@@ -164,6 +164,30 @@ pub(super) fn is_frozen(dir: &Path) -> bool {
     read(dir, "cgroup.events").is_ok_and(|e| e.lines().any(|l| l.trim() == "frozen 1"))
 }
 
+/// SIGKILLs the whole subtree through cgroup.kill; false when the kernel
+/// has no such file (before 5.14), for the caller to kill pid by pid.
+pub(super) fn kill(dir: &Path) -> Result<bool> {
+    if !dir.join("cgroup.kill").exists() {
+        log::debug!("{}: no cgroup.kill, killing the listed pids", dir.display());
+        return Ok(false);
+    }
+    write(dir, "cgroup.kill", "1")?;
+    log::debug!("{}: killed what was left through cgroup.kill", dir.display());
+    Ok(true)
+}
+
+/// Waits (bounded) until no process is left in the cgroup or below it.
+pub(super) fn wait_unpopulated(dir: &Path) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while read(dir, "cgroup.events")?.lines().any(|l| l.trim() == "populated 1") {
+        if Instant::now() > deadline {
+            bail!("processes are left in cgroup {} after cgroup.kill", dir.display());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
