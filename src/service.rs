@@ -1,13 +1,20 @@
-//! The shim v2 Task service over the myshim runtime: the process table,
-//! exit tracking and the events containerd expects.
+//! The shim v2 Task service: containerd's requests translated into calls on
+//! the myshim runtime (run in process, through the fork helper), the process
+//! table and the events containerd expects. Everything runs on one thread;
+//! a handler holds the table for its whole run, as containerd's Go shim
+//! serializes its requests, and only Wait ever waits.
 
+use crate::events::Events;
 use crate::io::{Paths, ProcessIo};
 use crate::spawner;
+use crate::table::{rpc_error, Exit, Exited, Proc, Table, Task};
+use async_trait::async_trait;
+use containerd_shim::asynchronous::util::write_str_to_file;
 use containerd_shim::protos::events::task::{
     TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused, TaskResumed,
     TaskStart,
 };
-use containerd_shim::protos::protobuf::{well_known_types::timestamp::Timestamp, MessageDyn, MessageField};
+use containerd_shim::protos::protobuf::{well_known_types::timestamp::Timestamp, MessageField};
 use containerd_shim::protos::topics::*;
 use containerd_shim::protos::ttrpc::{self, Code};
 use containerd_shim::publisher::RemotePublisher;
@@ -16,11 +23,8 @@ use myshim_runtime::{container, spec::Process, state};
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
-
-fn rpc_error(code: Code, msg: impl std::fmt::Display) -> ttrpc::Error {
-    ttrpc::Error::RpcStatus(ttrpc::get_status(code, msg.to_string()))
-}
+use std::sync::Arc;
+use tokio::sync::{Mutex, MutexGuard, Notify};
 
 fn failed_precondition(e: anyhow::Error) -> ttrpc::Error {
     rpc_error(Code::FAILED_PRECONDITION, format!("{e:#}"))
@@ -43,59 +47,22 @@ fn state_root(namespace: &str) -> PathBuf {
     Path::new("/run/containerd/myshim").join(namespace)
 }
 
-#[derive(Clone)]
-struct Exit {
-    status: u32,
-    at: Timestamp,
+fn unmount_rootfs(bundle: &Path) {
+    let rootfs = bundle.join("rootfs");
+    let _ = nix::mount::umount2(&rootfs, nix::mount::MntFlags::MNT_DETACH);
 }
 
-/// The init or an exec'd process.
-struct Proc {
-    pid: i32,
-    pidfd: Option<OwnedFd>,
-    io: ProcessIo,
-    exit: Option<Exit>,
-    /// An exec's process spec until it is started.
-    pending: Option<Process>,
-}
-
-struct Task {
-    bundle: PathBuf,
-    rootfs_mounted: bool,
-    init: Proc,
-    execs: HashMap<String, Proc>,
-}
-
-#[derive(Default)]
-struct Table {
-    tasks: HashMap<String, Task>,
-    /// Exits of pids not (yet) in the table: an exec can exit before its
-    /// start returned its pid.
-    early_exits: HashMap<i32, Exit>,
-}
-
-impl Table {
-    fn task(&self, id: &str) -> TtrpcResult<&Task> {
-        self.tasks
-            .get(id)
-            .ok_or_else(|| rpc_error(Code::NOT_FOUND, format!("task {id} not found")))
+/// Mounts the snapshotter's mounts at bundle/rootfs.
+fn mount_rootfs(bundle: &Path, mounts: &[containerd_shim::protos::types::mount::Mount]) -> TtrpcResult<()> {
+    let rootfs = bundle.join("rootfs");
+    std::fs::create_dir_all(&rootfs)
+        .map_err(|e| rpc_error(Code::UNKNOWN, format!("mkdir {}: {e}", rootfs.display())))?;
+    for m in mounts {
+        let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        containerd_shim::mount::mount_rootfs(opt(&m.type_).as_deref(), opt(&m.source).as_deref(), &m.options, &rootfs)
+            .inspect_err(|_| unmount_rootfs(bundle))?;
     }
-
-    fn task_mut(&mut self, id: &str) -> TtrpcResult<&mut Task> {
-        self.tasks
-            .get_mut(id)
-            .ok_or_else(|| rpc_error(Code::NOT_FOUND, format!("task {id} not found")))
-    }
-
-    fn process_mut(&mut self, id: &str, exec_id: &str) -> TtrpcResult<&mut Proc> {
-        let task = self.task_mut(id)?;
-        if exec_id.is_empty() {
-            return Ok(&mut task.init);
-        }
-        task.execs
-            .get_mut(exec_id)
-            .ok_or_else(|| rpc_error(Code::NOT_FOUND, format!("process {exec_id} of task {id} not found")))
-    }
+    Ok(())
 }
 
 #[derive(Clone)]
@@ -104,24 +71,28 @@ pub struct Service {
     id: String,
     namespace: String,
     exit: Arc<ExitSignal>,
-    table: Arc<(Mutex<Table>, Condvar)>,
-    publisher: Option<Arc<Mutex<RemotePublisher>>>,
+    table: Arc<Mutex<Table>>,
+    /// Woken at every recorded exit, for Wait.
+    exits: Arc<Notify>,
+    events: Option<Events>,
 }
 
+#[async_trait]
 impl containerd_shim::Shim for Service {
     type T = Service;
 
-    fn new(_runtime_id: &str, args: &Flags, _config: &mut Config) -> Self {
+    async fn new(_runtime_id: &str, args: &Flags, _config: &mut Config) -> Self {
         Service {
             id: args.id.clone(),
             namespace: args.namespace.clone(),
             exit: Arc::new(ExitSignal::default()),
-            table: Arc::new((Mutex::new(Table::default()), Condvar::new())),
-            publisher: None,
+            table: Arc::new(Mutex::new(Table::default())),
+            exits: Arc::new(Notify::new()),
+            events: None,
         }
     }
 
-    fn start_shim(&mut self, opts: StartOpts) -> containerd_shim::Result<String> {
+    async fn start_shim(&mut self, opts: StartOpts) -> containerd_shim::Result<String> {
         // Containers of one pod share a shim, as with containerd's runc shim.
         let mut grouping = opts.id.clone();
         if let Ok(spec) = myshim_runtime::spec::Spec::load(Path::new(".")) {
@@ -129,14 +100,14 @@ impl containerd_shim::Shim for Service {
                 grouping = sandbox.clone();
             }
         }
-        let (_pid, address) = containerd_shim::spawn(opts, &grouping, Vec::new())?;
-        containerd_shim::util::write_address(&address)?;
+        let address = containerd_shim::spawn(opts, &grouping, Vec::new()).await?;
+        write_str_to_file("address", &address).await?;
         Ok(address)
     }
 
     /// containerd's cleanup after a shim died: kill and remove the container,
     /// unmount its rootfs.
-    fn delete_shim(&mut self) -> containerd_shim::Result<DeleteResponse> {
+    async fn delete_shim(&mut self) -> containerd_shim::Result<DeleteResponse> {
         // containerd runs `delete` in the bundle directory.
         let bundle = std::env::current_dir().map_err(|e| containerd_shim::Error::Other(e.to_string()))?;
         let id = &self.id;
@@ -155,110 +126,92 @@ impl containerd_shim::Shim for Service {
         })
     }
 
-    fn wait(&mut self) {
-        self.exit.wait();
+    async fn wait(&mut self) {
+        self.exit.wait().await;
     }
 
-    fn create_task_service(&self, publisher: RemotePublisher) -> Self::T {
+    async fn create_task_service(&self, publisher: RemotePublisher) -> Self::T {
         let mut service = self.clone();
-        service.publisher = Some(Arc::new(Mutex::new(publisher)));
-        service.watch_exits();
+        service.events = Some(Events::start(publisher, self.namespace.clone()));
+        service.watch_exits().await;
         service
     }
 }
 
-fn unmount_rootfs(bundle: &Path) {
-    let rootfs = bundle.join("rootfs");
-    let _ = nix::mount::umount2(&rootfs, nix::mount::MntFlags::MNT_DETACH);
-}
-
 impl Service {
-    fn publish(&self, topic: &str, event: Box<dyn MessageDyn>) {
-        if let Some(p) = &self.publisher {
-            let p = p.lock().unwrap_or_else(|e| e.into_inner());
-            if let Err(e) = p.publish(containerd_shim::Context::default(), topic, &self.namespace, event) {
-                log::warn!("publishing {topic}: {e}");
-            }
+    fn publish(&self, topic: &'static str, event: impl containerd_shim::protos::protobuf::MessageDyn) {
+        if let Some(events) = &self.events {
+            events.publish(topic, event);
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
-        self.table.0.lock().unwrap_or_else(|e| e.into_inner())
+    async fn lock(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().await
     }
 
     /// Records every child exit the reaper reports and publishes TaskExit.
-    fn watch_exits(&self) {
-        let Ok(sub) = containerd_shim::monitor::monitor_subscribe(containerd_shim::monitor::Topic::Pid) else {
-            log::error!("cannot subscribe to exits");
-            return;
+    async fn watch_exits(&self) {
+        use containerd_shim::monitor::{monitor_subscribe, Subject, Topic};
+        let mut sub = match monitor_subscribe(Topic::Pid).await {
+            Ok(sub) => sub,
+            Err(e) => {
+                log::error!("cannot subscribe to exits: {e}");
+                return;
+            }
         };
         let service = self.clone();
-        std::thread::spawn(move || {
-            for event in sub.rx.iter() {
-                let containerd_shim::monitor::Subject::Pid(pid) = event.subject else {
-                    continue;
-                };
-                service.record_exit(pid, event.exit_code as u32);
+        tokio::spawn(async move {
+            while let Some(event) = sub.rx.recv().await {
+                if let Subject::Pid(pid) = event.subject {
+                    service.record_exit(pid, event.exit_code as u32).await;
+                }
             }
         });
     }
 
-    fn record_exit(&self, pid: i32, status: u32) {
-        let exit = Exit { status, at: now() };
-        let mut table = self.lock();
-        let mut found = None;
-        for (id, task) in table.tasks.iter_mut() {
-            let procs = std::iter::once((id.clone(), &mut task.init))
-                .chain(task.execs.iter_mut().map(|(exec_id, p)| (exec_id.clone(), p)));
-            for (name, proc) in procs {
-                if proc.pid == pid && proc.exit.is_none() {
-                    proc.exit = Some(exit.clone());
-                    proc.pidfd = None;
-                    found = Some((id.clone(), name));
-                }
+    async fn record_exit(&self, pid: i32, status: u32) {
+        let mut table = self.lock().await;
+        if let Some(exited) = table.record_exit(pid, Exit { status, at: now() }) {
+            // An init killed for memory: TaskOOM comes before its TaskExit.
+            if exited.is_init() {
+                self.publish_new_ooms(&mut table, &exited.container_id);
             }
-        }
-        match found {
-            Some((container_id, id)) => {
-                // An init killed for memory: TaskOOM comes before its TaskExit.
-                if container_id == id && self.oom_killed(&container_id) {
-                    self.publish(
-                        TASK_OOM_EVENT_TOPIC,
-                        Box::new(TaskOOM {
-                            container_id: container_id.clone(),
-                            ..Default::default()
-                        }),
-                    );
-                }
-                // Published under the lock: a start that is still publishing
-                // its own event holds it, so the exit comes after.
-                self.publish(
-                    TASK_EXIT_EVENT_TOPIC,
-                    Box::new(TaskExit {
-                        container_id,
-                        id,
-                        pid: pid as u32,
-                        exit_status: status,
-                        exited_at: MessageField::some(exit.at),
-                        ..Default::default()
-                    }),
-                );
-            }
-            None => {
-                table.early_exits.insert(pid, exit);
-            }
+            self.publish_exit(exited);
         }
         drop(table);
-        self.table.1.notify_all();
+        self.exits.notify_waiters();
     }
 
-    fn oom_killed(&self, id: &str) -> bool {
-        container::stats(&state_root(&self.namespace), id).is_ok_and(|s| s.oom_kills > 0)
+    /// TaskOOM for OOM kills in the container not reported yet.
+    fn publish_new_ooms(&self, table: &mut Table, id: &str) {
+        let Ok(stats) = container::stats(&state_root(&self.namespace), id) else {
+            return;
+        };
+        let Ok(task) = table.task_mut(id) else { return };
+        if stats.oom_kills > task.ooms_reported {
+            task.ooms_reported = stats.oom_kills;
+            self.publish(
+                TASK_OOM_EVENT_TOPIC,
+                TaskOOM {
+                    container_id: id.into(),
+                    ..Default::default()
+                },
+            );
+        }
     }
 
-    /// Registers a started process's pid, taking an exit that came first.
-    fn claim_early_exit(table: &mut Table, pid: i32) -> Option<Exit> {
-        table.early_exits.remove(&pid)
+    fn publish_exit(&self, exited: Exited) {
+        self.publish(
+            TASK_EXIT_EVENT_TOPIC,
+            TaskExit {
+                container_id: exited.container_id,
+                id: exited.id,
+                pid: exited.pid as u32,
+                exit_status: exited.exit.status,
+                exited_at: MessageField::some(exited.exit.at),
+                ..Default::default()
+            },
+        );
     }
 
     fn status_of(&self, id: &str, proc: &Proc, exec: bool) -> api::Status {
@@ -278,15 +231,32 @@ impl Service {
             Ok(state::Status::Running) => api::Status::RUNNING,
             Ok(state::Status::Paused) => api::Status::PAUSED,
             Ok(state::Status::Stopped) => api::Status::STOPPED,
-            Ok(state::Status::Creating) => api::Status::UNKNOWN,
-            Err(_) => api::Status::UNKNOWN,
+            Ok(state::Status::Creating) | Err(_) => api::Status::UNKNOWN,
         }
+    }
+
+    /// Creates the container with its stdio; on failure nothing is left mounted.
+    async fn create_container(&self, req: &api::CreateTaskRequest, bundle: &Path) -> anyhow::Result<Proc> {
+        let mut io = ProcessIo::open(Paths {
+            stdin: req.stdin.clone(),
+            stdout: req.stdout.clone(),
+            stderr: req.stderr.clone(),
+            terminal: req.terminal,
+        })
+        .await?;
+        let stdio = io.take_stdio()?;
+        let spawned = spawner::create(state_root(&self.namespace), &req.id, bundle.to_path_buf(), raw(&stdio))?;
+        if let Some(master) = spawned.console {
+            io.attach_console(master)?;
+        }
+        Ok(Proc::new(spawned.pid, Some(spawned.pidfd), io, None))
     }
 }
 
+#[async_trait]
 impl containerd_shim::Task for Service {
-    fn create(&self, _ctx: &TtrpcContext, req: api::CreateTaskRequest) -> TtrpcResult<api::CreateTaskResponse> {
-        let mut table = self.lock();
+    async fn create(&self, _ctx: &TtrpcContext, req: api::CreateTaskRequest) -> TtrpcResult<api::CreateTaskResponse> {
+        let mut table = self.lock().await;
         if table.tasks.contains_key(&req.id) {
             return Err(rpc_error(
                 Code::ALREADY_EXISTS,
@@ -296,76 +266,45 @@ impl containerd_shim::Task for Service {
         let bundle = PathBuf::from(&req.bundle);
         let rootfs_mounted = !req.rootfs.is_empty();
         if rootfs_mounted {
-            let rootfs = bundle.join("rootfs");
-            std::fs::create_dir_all(&rootfs).map_err(|e| rpc_error(Code::UNKNOWN, format!("mkdir rootfs: {e}")))?;
-            for m in req.rootfs.iter() {
-                let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
-                containerd_shim::mount::mount_rootfs(
-                    opt(&m.type_).as_deref(),
-                    opt(&m.source).as_deref(),
-                    &m.options,
-                    &rootfs,
-                )
-                .inspect_err(|_| unmount_rootfs(&bundle))?;
-            }
+            mount_rootfs(&bundle, &req.rootfs)?;
         }
-        let paths = Paths {
-            stdin: req.stdin.clone(),
-            stdout: req.stdout.clone(),
-            stderr: req.stderr.clone(),
-            terminal: req.terminal,
-        };
-        let created = ProcessIo::open(paths.clone()).and_then(|mut io| {
-            let stdio = io.take_stdio()?;
-            let spawned = spawner::create(state_root(&self.namespace), &req.id, bundle.clone(), raw(&stdio))?;
-            Ok((io, spawned))
-        });
-        let created = created.map_err(internal);
-        let (mut io, spawned) = match created {
-            Ok(ok) => ok,
+        let mut init = match self.create_container(&req, &bundle).await {
+            Ok(init) => init,
             Err(e) => {
                 if rootfs_mounted {
                     unmount_rootfs(&bundle);
                 }
-                return Err(e);
+                return Err(internal(e));
             }
         };
-        if let Some(master) = spawned.console {
-            io.attach_console(master).map_err(internal)?;
-        }
-        let pid = spawned.pid;
-        let exit = Self::claim_early_exit(&mut table, pid);
+        let pid = init.pid;
+        init.exit = table.take_early_exit(pid);
         table.tasks.insert(
             req.id.clone(),
             Task {
                 bundle,
                 rootfs_mounted,
-                init: Proc {
-                    pid,
-                    pidfd: Some(spawned.pidfd),
-                    io,
-                    exit,
-                    pending: None,
-                },
+                init,
                 execs: HashMap::new(),
+                ooms_reported: 0,
             },
         );
         self.publish(
             TASK_CREATE_EVENT_TOPIC,
-            Box::new(TaskCreate {
+            TaskCreate {
                 container_id: req.id.clone(),
                 bundle: req.bundle.clone(),
                 rootfs: req.rootfs.clone(),
                 io: MessageField::some(TaskIO {
-                    stdin: paths.stdin,
-                    stdout: paths.stdout,
-                    stderr: paths.stderr,
-                    terminal: paths.terminal,
+                    stdin: req.stdin.clone(),
+                    stdout: req.stdout.clone(),
+                    stderr: req.stderr.clone(),
+                    terminal: req.terminal,
                     ..Default::default()
                 }),
                 pid: pid as u32,
                 ..Default::default()
-            }),
+            },
         );
         Ok(api::CreateTaskResponse {
             pid: pid as u32,
@@ -373,19 +312,18 @@ impl containerd_shim::Task for Service {
         })
     }
 
-    fn start(&self, _ctx: &TtrpcContext, req: api::StartRequest) -> TtrpcResult<api::StartResponse> {
-        let mut table = self.lock();
+    async fn start(&self, _ctx: &TtrpcContext, req: api::StartRequest) -> TtrpcResult<api::StartResponse> {
+        let mut table = self.lock().await;
         if req.exec_id.is_empty() {
             let pid = table.task(&req.id)?.init.pid;
-            container::start(&state_root(&self.namespace), &req.id)
-                .map_err(|e| rpc_error(Code::FAILED_PRECONDITION, format!("{e:#}")))?;
+            container::start(&state_root(&self.namespace), &req.id).map_err(failed_precondition)?;
             self.publish(
                 TASK_START_EVENT_TOPIC,
-                Box::new(TaskStart {
+                TaskStart {
                     container_id: req.id.clone(),
                     pid: pid as u32,
                     ..Default::default()
-                }),
+                },
             );
             return Ok(api::StartResponse {
                 pid: pid as u32,
@@ -405,25 +343,27 @@ impl containerd_shim::Task for Service {
         if let Some(master) = spawned.console {
             proc.io.attach_console(master).map_err(internal)?;
         }
-        proc.pid = spawned.pid;
-        proc.pidfd = Some(spawned.pidfd);
         let pid = spawned.pid;
-        if let Some(exit) = Self::claim_early_exit(&mut table, pid) {
+        proc.pid = pid;
+        proc.pidfd = Some(spawned.pidfd);
+        self.publish(
+            TASK_EXEC_STARTED_EVENT_TOPIC,
+            TaskExecStarted {
+                container_id: req.id.clone(),
+                exec_id: req.exec_id.clone(),
+                pid: pid as u32,
+                ..Default::default()
+            },
+        );
+        // An exit reaped before its pid was known comes after the start event.
+        if let Some(exit) = table.take_early_exit(pid) {
             table.process_mut(&req.id, &req.exec_id)?.exit = Some(exit.clone());
-            self.publish_exec_started(&req.id, &req.exec_id, pid);
-            self.publish(
-                TASK_EXIT_EVENT_TOPIC,
-                Box::new(TaskExit {
-                    container_id: req.id.clone(),
-                    id: req.exec_id.clone(),
-                    pid: pid as u32,
-                    exit_status: exit.status,
-                    exited_at: MessageField::some(exit.at),
-                    ..Default::default()
-                }),
-            );
-        } else {
-            self.publish_exec_started(&req.id, &req.exec_id, pid);
+            self.publish_exit(Exited {
+                container_id: req.id.clone(),
+                id: req.exec_id.clone(),
+                pid,
+                exit,
+            });
         }
         Ok(api::StartResponse {
             pid: pid as u32,
@@ -431,8 +371,8 @@ impl containerd_shim::Task for Service {
         })
     }
 
-    fn state(&self, _ctx: &TtrpcContext, req: api::StateRequest) -> TtrpcResult<api::StateResponse> {
-        let mut table = self.lock();
+    async fn state(&self, _ctx: &TtrpcContext, req: api::StateRequest) -> TtrpcResult<api::StateResponse> {
+        let mut table = self.lock().await;
         let bundle = table.task(&req.id)?.bundle.display().to_string();
         let proc = table.process_mut(&req.id, &req.exec_id)?;
         let status = self.status_of(&req.id, proc, !req.exec_id.is_empty());
@@ -459,22 +399,26 @@ impl containerd_shim::Task for Service {
         Ok(resp)
     }
 
-    fn wait(&self, _ctx: &TtrpcContext, req: api::WaitRequest) -> TtrpcResult<api::WaitResponse> {
-        let mut table = self.lock();
+    async fn wait(&self, _ctx: &TtrpcContext, req: api::WaitRequest) -> TtrpcResult<api::WaitResponse> {
         loop {
-            if let Some(exit) = &table.process_mut(&req.id, &req.exec_id)?.exit {
+            // Registered before looking, so an exit in between is not missed.
+            let woken = self.exits.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let exit = self.lock().await.process_mut(&req.id, &req.exec_id)?.exit.clone();
+            if let Some(exit) = exit {
                 return Ok(api::WaitResponse {
                     exit_status: exit.status,
-                    exited_at: MessageField::some(exit.at.clone()),
+                    exited_at: MessageField::some(exit.at),
                     ..Default::default()
                 });
             }
-            table = self.table.1.wait(table).unwrap_or_else(|e| e.into_inner());
+            woken.await;
         }
     }
 
-    fn kill(&self, _ctx: &TtrpcContext, req: api::KillRequest) -> TtrpcResult<api::Empty> {
-        let mut table = self.lock();
+    async fn kill(&self, _ctx: &TtrpcContext, req: api::KillRequest) -> TtrpcResult<api::Empty> {
+        let mut table = self.lock().await;
         let proc = table.process_mut(&req.id, &req.exec_id)?;
         if proc.exit.is_some() {
             return Err(rpc_error(Code::NOT_FOUND, "process already finished"));
@@ -489,8 +433,8 @@ impl containerd_shim::Task for Service {
         Ok(api::Empty::new())
     }
 
-    fn exec(&self, _ctx: &TtrpcContext, req: api::ExecProcessRequest) -> TtrpcResult<api::Empty> {
-        let mut table = self.lock();
+    async fn exec(&self, _ctx: &TtrpcContext, req: api::ExecProcessRequest) -> TtrpcResult<api::Empty> {
+        let mut table = self.lock().await;
         let task = table.task_mut(&req.id)?;
         if task.execs.contains_key(&req.exec_id) {
             return Err(rpc_error(
@@ -508,44 +452,35 @@ impl containerd_shim::Task for Service {
             stderr: req.stderr.clone(),
             terminal: req.terminal,
         })
+        .await
         .map_err(internal)?;
-        task.execs.insert(
-            req.exec_id.clone(),
-            Proc {
-                pid: 0,
-                pidfd: None,
-                io,
-                exit: None,
-                pending: Some(process),
-            },
-        );
+        task.execs
+            .insert(req.exec_id.clone(), Proc::new(0, None, io, Some(process)));
         self.publish(
             TASK_EXEC_ADDED_EVENT_TOPIC,
-            Box::new(TaskExecAdded {
+            TaskExecAdded {
                 container_id: req.id.clone(),
                 exec_id: req.exec_id.clone(),
                 ..Default::default()
-            }),
+            },
         );
         Ok(api::Empty::new())
     }
 
-    fn resize_pty(&self, _ctx: &TtrpcContext, req: api::ResizePtyRequest) -> TtrpcResult<api::Empty> {
-        let mut table = self.lock();
+    async fn resize_pty(&self, _ctx: &TtrpcContext, req: api::ResizePtyRequest) -> TtrpcResult<api::Empty> {
+        let mut table = self.lock().await;
         let proc = table.process_mut(&req.id, &req.exec_id)?;
         proc.io.resize(req.width, req.height).map_err(internal)?;
         Ok(api::Empty::new())
     }
 
-    fn close_io(&self, _ctx: &TtrpcContext, req: api::CloseIORequest) -> TtrpcResult<api::Empty> {
-        let sink = self.lock().process_mut(&req.id, &req.exec_id)?.io.stdin_handle();
-        // Outside the table lock: nothing here may wait on a process.
-        sink.lock().unwrap_or_else(|e| e.into_inner()).take();
+    async fn close_io(&self, _ctx: &TtrpcContext, req: api::CloseIORequest) -> TtrpcResult<api::Empty> {
+        self.lock().await.process_mut(&req.id, &req.exec_id)?.io.close_stdin();
         Ok(api::Empty::new())
     }
 
-    fn pids(&self, _ctx: &TtrpcContext, req: api::PidsRequest) -> TtrpcResult<api::PidsResponse> {
-        let table = self.lock();
+    async fn pids(&self, _ctx: &TtrpcContext, req: api::PidsRequest) -> TtrpcResult<api::PidsResponse> {
+        let table = self.lock().await;
         table.task(&req.id)?;
         let root = state_root(&self.namespace);
         let saved = state::ContainerDir::open(&root, &req.id)
@@ -568,8 +503,8 @@ impl containerd_shim::Task for Service {
         })
     }
 
-    fn delete(&self, _ctx: &TtrpcContext, req: api::DeleteRequest) -> TtrpcResult<api::DeleteResponse> {
-        let mut table = self.lock();
+    async fn delete(&self, _ctx: &TtrpcContext, req: api::DeleteRequest) -> TtrpcResult<api::DeleteResponse> {
+        let mut table = self.lock().await;
         if !req.exec_id.is_empty() {
             let task = table.task_mut(&req.id)?;
             let proc = task.execs.get(&req.exec_id).ok_or_else(|| {
@@ -612,13 +547,13 @@ impl containerd_shim::Task for Service {
         let pid = task.init.pid as u32;
         self.publish(
             TASK_DELETE_EVENT_TOPIC,
-            Box::new(TaskDelete {
+            TaskDelete {
                 container_id: req.id.clone(),
                 pid,
                 exit_status: exit.status,
                 exited_at: MessageField::some(exit.at.clone()),
                 ..Default::default()
-            }),
+            },
         );
         Ok(api::DeleteResponse {
             pid,
@@ -628,8 +563,8 @@ impl containerd_shim::Task for Service {
         })
     }
 
-    fn connect(&self, _ctx: &TtrpcContext, req: api::ConnectRequest) -> TtrpcResult<api::ConnectResponse> {
-        let table = self.lock();
+    async fn connect(&self, _ctx: &TtrpcContext, req: api::ConnectRequest) -> TtrpcResult<api::ConnectResponse> {
+        let table = self.lock().await;
         let task_pid = table.tasks.get(&req.id).map(|t| t.init.pid as u32).unwrap_or_default();
         Ok(api::ConnectResponse {
             shim_pid: std::process::id(),
@@ -638,48 +573,48 @@ impl containerd_shim::Task for Service {
         })
     }
 
-    fn shutdown(&self, _ctx: &TtrpcContext, _req: api::ShutdownRequest) -> TtrpcResult<api::Empty> {
-        if self.lock().tasks.is_empty() {
+    async fn shutdown(&self, _ctx: &TtrpcContext, _req: api::ShutdownRequest) -> TtrpcResult<api::Empty> {
+        if self.lock().await.tasks.is_empty() {
             self.exit.signal();
         }
         Ok(api::Empty::new())
     }
 
-    fn checkpoint(&self, _ctx: &TtrpcContext, _req: api::CheckpointTaskRequest) -> TtrpcResult<api::Empty> {
+    async fn checkpoint(&self, _ctx: &TtrpcContext, _req: api::CheckpointTaskRequest) -> TtrpcResult<api::Empty> {
         Err(rpc_error(Code::UNIMPLEMENTED, "checkpoint is not implemented"))
     }
 
-    fn pause(&self, _ctx: &TtrpcContext, req: api::PauseRequest) -> TtrpcResult<api::Empty> {
-        let table = self.lock();
+    async fn pause(&self, _ctx: &TtrpcContext, req: api::PauseRequest) -> TtrpcResult<api::Empty> {
+        let table = self.lock().await;
         table.task(&req.id)?;
         container::pause(&state_root(&self.namespace), &req.id).map_err(failed_precondition)?;
         self.publish(
             TASK_PAUSED_EVENT_TOPIC,
-            Box::new(TaskPaused {
+            TaskPaused {
                 container_id: req.id.clone(),
                 ..Default::default()
-            }),
+            },
         );
         Ok(api::Empty::new())
     }
 
-    fn resume(&self, _ctx: &TtrpcContext, req: api::ResumeRequest) -> TtrpcResult<api::Empty> {
-        let table = self.lock();
+    async fn resume(&self, _ctx: &TtrpcContext, req: api::ResumeRequest) -> TtrpcResult<api::Empty> {
+        let table = self.lock().await;
         table.task(&req.id)?;
         container::resume(&state_root(&self.namespace), &req.id).map_err(failed_precondition)?;
         self.publish(
             TASK_RESUMED_EVENT_TOPIC,
-            Box::new(TaskResumed {
+            TaskResumed {
                 container_id: req.id.clone(),
                 ..Default::default()
-            }),
+            },
         );
         Ok(api::Empty::new())
     }
 
     /// The resources arrive as the OCI LinuxResources JSON in an Any.
-    fn update(&self, _ctx: &TtrpcContext, req: api::UpdateTaskRequest) -> TtrpcResult<api::Empty> {
-        let table = self.lock();
+    async fn update(&self, _ctx: &TtrpcContext, req: api::UpdateTaskRequest) -> TtrpcResult<api::Empty> {
+        let table = self.lock().await;
         table.task(&req.id)?;
         let value = req.resources.as_ref().map(|a| a.value.as_slice()).unwrap_or_default();
         let resources: myshim_runtime::resources::Resources =
@@ -688,8 +623,8 @@ impl containerd_shim::Task for Service {
         Ok(api::Empty::new())
     }
 
-    fn stats(&self, _ctx: &TtrpcContext, req: api::StatsRequest) -> TtrpcResult<api::StatsResponse> {
-        self.lock().task(&req.id)?;
+    async fn stats(&self, _ctx: &TtrpcContext, req: api::StatsRequest) -> TtrpcResult<api::StatsResponse> {
+        self.lock().await.task(&req.id)?;
         let stats = container::stats(&state_root(&self.namespace), &req.id).map_err(internal)?;
         let unified = myshim_runtime::cgroups::is_unified_host();
         let any = crate::metrics::to_any(&stats, unified).map_err(|e| rpc_error(Code::INTERNAL, e))?;
@@ -697,19 +632,5 @@ impl containerd_shim::Task for Service {
             stats: MessageField::some(any),
             ..Default::default()
         })
-    }
-}
-
-impl Service {
-    fn publish_exec_started(&self, id: &str, exec_id: &str, pid: i32) {
-        self.publish(
-            TASK_EXEC_STARTED_EVENT_TOPIC,
-            Box::new(TaskExecStarted {
-                container_id: id.into(),
-                exec_id: exec_id.into(),
-                pid: pid as u32,
-                ..Default::default()
-            }),
-        );
     }
 }

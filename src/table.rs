@@ -1,0 +1,207 @@
+//! The shim's process table: every task (a container's init) and its exec'd
+//! processes, with their exits. Pure bookkeeping, no syscalls, so the exit
+//! rules are unit tested.
+
+use crate::io::ProcessIo;
+use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
+use containerd_shim::protos::ttrpc::{self, Code};
+use myshim_runtime::spec::Process;
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+pub fn rpc_error(code: Code, msg: impl std::fmt::Display) -> ttrpc::Error {
+    ttrpc::Error::RpcStatus(ttrpc::get_status(code, msg.to_string()))
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Exit {
+    pub status: u32,
+    pub at: Timestamp,
+}
+
+/// The init or an exec'd process.
+pub struct Proc {
+    pub pid: i32,
+    pub pidfd: Option<OwnedFd>,
+    pub io: ProcessIo,
+    pub exit: Option<Exit>,
+    /// An exec's process spec until it is started.
+    pub pending: Option<Process>,
+}
+
+impl Proc {
+    pub fn new(pid: i32, pidfd: Option<OwnedFd>, io: ProcessIo, pending: Option<Process>) -> Proc {
+        Proc {
+            pid,
+            pidfd,
+            io,
+            exit: None,
+            pending,
+        }
+    }
+}
+
+pub struct Task {
+    pub bundle: PathBuf,
+    pub rootfs_mounted: bool,
+    pub init: Proc,
+    pub execs: HashMap<String, Proc>,
+    /// OOM kills already reported as TaskOOM.
+    pub ooms_reported: u64,
+}
+
+/// Which process an exit belonged to: the container's id and the process's
+/// id (the container's id again for the init).
+#[derive(Debug, PartialEq)]
+pub struct Exited {
+    pub container_id: String,
+    pub id: String,
+    pub pid: i32,
+    pub exit: Exit,
+}
+
+impl Exited {
+    pub fn is_init(&self) -> bool {
+        self.container_id == self.id
+    }
+}
+
+#[derive(Default)]
+pub struct Table {
+    pub tasks: HashMap<String, Task>,
+    /// Exits of pids not (yet) in the table: an exec can exit before its
+    /// start learned its pid.
+    early_exits: HashMap<i32, Exit>,
+}
+
+fn not_found(what: impl std::fmt::Display) -> ttrpc::Error {
+    rpc_error(Code::NOT_FOUND, format!("{what} not found"))
+}
+
+impl Table {
+    pub fn task(&self, id: &str) -> ttrpc::Result<&Task> {
+        self.tasks.get(id).ok_or_else(|| not_found(format_args!("task {id}")))
+    }
+
+    pub fn task_mut(&mut self, id: &str) -> ttrpc::Result<&mut Task> {
+        self.tasks
+            .get_mut(id)
+            .ok_or_else(|| not_found(format_args!("task {id}")))
+    }
+
+    /// The init when `exec_id` is empty, else that exec of task `id`.
+    pub fn process_mut(&mut self, id: &str, exec_id: &str) -> ttrpc::Result<&mut Proc> {
+        let task = self.task_mut(id)?;
+        if exec_id.is_empty() {
+            return Ok(&mut task.init);
+        }
+        task.execs
+            .get_mut(exec_id)
+            .ok_or_else(|| not_found(format_args!("process {exec_id} of task {id}")))
+    }
+
+    /// Records a reaped child's exit. Returns whose it was, or keeps it for a
+    /// process whose pid is not known yet (see `take_early_exit`).
+    pub fn record_exit(&mut self, pid: i32, exit: Exit) -> Option<Exited> {
+        for (container_id, task) in self.tasks.iter_mut() {
+            let procs = std::iter::once((container_id, &mut task.init)).chain(task.execs.iter_mut());
+            for (id, proc) in procs {
+                if proc.pid == pid && proc.exit.is_none() {
+                    proc.exit = Some(exit.clone());
+                    proc.pidfd = None;
+                    return Some(Exited {
+                        container_id: container_id.clone(),
+                        id: id.clone(),
+                        pid,
+                        exit,
+                    });
+                }
+            }
+        }
+        self.early_exits.insert(pid, exit);
+        None
+    }
+
+    /// An exit that was reaped before its process's pid was registered.
+    pub fn take_early_exit(&mut self, pid: i32) -> Option<Exit> {
+        self.early_exits.remove(&pid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exit(status: u32) -> Exit {
+        Exit {
+            status,
+            at: Timestamp::default(),
+        }
+    }
+
+    fn proc(pid: i32, pending: bool) -> Proc {
+        Proc::new(pid, None, ProcessIo::none(), pending.then(Process::default))
+    }
+
+    fn table_with_task(id: &str, init_pid: i32) -> Table {
+        let mut table = Table::default();
+        table.tasks.insert(
+            id.into(),
+            Task {
+                bundle: PathBuf::from("/b"),
+                rootfs_mounted: false,
+                init: proc(init_pid, false),
+                execs: HashMap::new(),
+                ooms_reported: 0,
+            },
+        );
+        table
+    }
+
+    #[test]
+    fn exit_of_the_init_names_the_container() {
+        let mut table = table_with_task("c1", 10);
+        let exited = table.record_exit(10, exit(0)).unwrap();
+        assert!(exited.is_init());
+        assert_eq!(exited.container_id, "c1");
+        assert_eq!(table.task("c1").unwrap().init.exit, Some(exit(0)));
+    }
+
+    #[test]
+    fn exit_of_an_exec_names_the_exec() {
+        let mut table = table_with_task("c1", 10);
+        table.task_mut("c1").unwrap().execs.insert("e1".into(), proc(11, false));
+        let exited = table.record_exit(11, exit(42)).unwrap();
+        assert_eq!((exited.container_id.as_str(), exited.id.as_str()), ("c1", "e1"));
+        assert!(!exited.is_init());
+        assert!(table.task("c1").unwrap().init.exit.is_none());
+    }
+
+    #[test]
+    fn an_exit_before_the_pid_is_known_is_kept_for_it() {
+        let mut table = table_with_task("c1", 10);
+        assert_eq!(table.record_exit(12, exit(3)), None);
+        assert_eq!(table.take_early_exit(12), Some(exit(3)));
+        assert_eq!(table.take_early_exit(12), None);
+    }
+
+    #[test]
+    fn a_reused_pid_does_not_overwrite_a_recorded_exit() {
+        let mut table = table_with_task("c1", 10);
+        table.record_exit(10, exit(1));
+        assert_eq!(table.record_exit(10, exit(2)), None);
+        assert_eq!(table.task("c1").unwrap().init.exit, Some(exit(1)));
+    }
+
+    #[test]
+    fn unknown_ids_are_not_found() {
+        let mut table = table_with_task("c1", 10);
+        let code = |e: ttrpc::Error| match e {
+            ttrpc::Error::RpcStatus(s) => s.code(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(code(table.task("nope").err().unwrap()), Code::NOT_FOUND);
+        assert_eq!(code(table.process_mut("c1", "nope").err().unwrap()), Code::NOT_FOUND);
+    }
+}
