@@ -6,6 +6,7 @@
 pub mod capabilities;
 pub mod cgroups;
 pub mod container;
+pub mod exe_guard;
 pub mod exec;
 pub mod features;
 pub mod hooks;

@@ -400,13 +400,13 @@ impl RootfsPlan<'_> {
     }
 }
 
-const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub(crate) const MOUNT_ATTR_RDONLY: u64 = 0x1;
 const MOUNT_ATTR_NOSUID: u64 = 0x2;
 const MOUNT_ATTR_NODEV: u64 = 0x4;
 const MOUNT_ATTR_NOEXEC: u64 = 0x8;
 
 /// mount_setattr(AT_RECURSIVE): sets `attrs` on a mount and everything under it.
-fn set_attr_recursive(fd: &OwnedFd, attrs: u64) -> Result<()> {
+pub(crate) fn set_attr_recursive(fd: &OwnedFd, attrs: u64) -> Result<()> {
     #[repr(C)]
     struct MountAttr {
         attr_set: u64,

@@ -246,6 +246,10 @@ fn run(cli: Cli) -> Result<i32> {
     let Some(command) = cli.command else {
         bail!("no command given (try --help)");
     };
+    if matches!(command, Command::Create(_) | Command::Run { .. } | Command::Exec(_)) {
+        // These clone processes into a container: CVE-2019-5736.
+        myshim_runtime::exe_guard::ensure_protected_exe()?;
+    }
     match command {
         Command::Spec { rootless, bundle } => write_spec(&bundle, rootless).map(|_| 0),
         Command::Create(args) => container::create(&create_options(&root, args, false)).map(|_| 0),
