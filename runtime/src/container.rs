@@ -510,6 +510,15 @@ pub fn stats(root: &Path, id: &str) -> Result<crate::cgroups::Stats> {
     Ok(cgroup_of(&saved)?.stats())
 }
 
+/// Watches the container's cgroup for OOM kills of any of its processes:
+/// poll the watch's fd for readability, then ask it for the new kills
+/// (see [`crate::cgroups::OomWatch`]). Fails when the container has no cgroup.
+pub fn oom_watch(root: &Path, id: &str) -> Result<crate::cgroups::OomWatch> {
+    let dir = ContainerDir::open(root, id)?;
+    let saved = dir.load()?;
+    crate::cgroups::OomWatch::new(cgroup_of(&saved)?).with_context(|| format!("container {id:?}"))
+}
+
 /// The state of one container, as `state` prints it.
 pub fn state(root: &Path, id: &str) -> Result<String> {
     let dir = ContainerDir::open(root, id)?;

@@ -498,3 +498,71 @@ fn block_io_throttles_per_device() {
     env.ok(&["delete", "-f", "bio"]);
     assert_cgroup_gone(&path);
 }
+
+/// Waits (bounded, so a broken watch fails instead of hanging) until `fd`
+/// is readable.
+fn wait_readable(fd: std::os::fd::RawFd) {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one live pollfd.
+    let n = unsafe { libc::poll(&mut pfd, 1, 120_000) };
+    assert_eq!(n, 1, "the OOM watch never became readable");
+}
+
+#[test]
+fn oom_watch_sees_a_child_killed_while_the_init_lives() {
+    if !is_root() {
+        return;
+    }
+    let path = cg_path("oomw");
+    let _cleanup = CgCleanup(path.clone());
+    let env = Env::new();
+    // The child makes itself the OOM killer's first choice, then outgrows
+    // the limit; the init waits for it and lives on.
+    let hog = r#"echo 1000 > /proc/self/oom_score_adj; x=$(head -c 100000000 /dev/zero | tr '\0' a); echo survived"#;
+    let script = format!(
+        "sh -c '{}' > /dev/shm/hog; echo $? > /dev/shm/hog-status; sleep 1000",
+        hog.replace('\'', r#"'\''"#)
+    );
+    let mut b = env.bundle("oomw", &["sh", "-c", &script]);
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = json!(path);
+        c["linux"]["resources"]["memory"] = json!({"limit": 16777216, "swap": 16777216});
+    });
+    env.ok(&["create", "-b", b.arg(), "oomw"]);
+    let mut watch = myshim_runtime::container::oom_watch(&env.root(), "oomw").unwrap();
+    assert_eq!(watch.new_kills().unwrap(), 0, "no kill before start");
+    env.ok(&["start", "oomw"]);
+    let mut kills = 0;
+    while kills == 0 {
+        wait_readable(std::os::fd::AsRawFd::as_raw_fd(&watch));
+        kills += watch.new_kills().unwrap();
+    }
+    assert!(kills >= 1);
+    // The init goes on: it records the child's end and sleeps.
+    let status = {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let out = env.run(&["exec", "oomw", "cat", "/dev/shm/hog-status"]);
+            if out.status.success() {
+                break String::from_utf8_lossy(&out.stdout).trim().to_string();
+            }
+            assert!(Instant::now() < deadline, "the init never saw its child end");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    assert_eq!(status, "137", "the child was not SIGKILLed");
+    assert_eq!(env.status("oomw"), "running");
+    assert_eq!(
+        env.ok(&["exec", "oomw", "cat", "/dev/shm/hog"]),
+        "",
+        "the child allocated past the limit"
+    );
+    drop(watch);
+    env.ok(&["delete", "-f", "oomw"]);
+    assert_cgroup_gone(&path);
+    env.assert_gone("oomw", &b);
+}
