@@ -192,6 +192,16 @@ impl Containerd {
     }
 }
 
+/// A field of /proc/PID/status.
+fn status_field(pid: i32, field: &str) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
 /// containerd on `d/config.toml`, finding our shim first on its PATH.
 fn spawn_containerd(containerd: &Path, d: &Path) -> Child {
     let shim_dir = Path::new(SHIM).parent().unwrap();
@@ -390,6 +400,9 @@ fn detached_task_ls_ps_exec_kill_delete() {
         let c = Containerd::start(&containerd, &ctr);
         c.ok(&["run", "-d", "--runtime", RUNTIME, IMAGE, "d1", "sleep", "1000"]);
         c.wait_task("d1", "RUNNING");
+        // The shim serves everything on one thread, its fork helper on one.
+        let threads: Vec<String> = c.shims().iter().map(|pid| status_field(*pid, "Threads")).collect();
+        assert_eq!(threads, ["1", "1"], "{name}: threads of the shim and its helper");
         let ps = c.ok(&["task", "ps", "d1"]);
         assert_eq!(ps.lines().count(), 2, "{name}: {ps}");
         let out = c.ctr(&[
