@@ -4,9 +4,12 @@
 # (crun 1.8 refuses hybrid cgroup hosts unless /sys/fs/cgroup/unified is
 # hidden, so every runtime gets the same view). Prints medians and ratios.
 #
-# Usage (root): contrib/bench/run-bench.sh [RUNS]    needs hyperfine, runc, crun
+# Usage (root): contrib/bench/run-bench.sh [RUNS [BASELINE]]   needs hyperfine, runc, crun
+# BASELINE: another myshim binary (e.g. built from an older commit), timed in
+# the same run as "baseline" so a change's cost is a ratio of two medians.
 set -eu
 runs=${1:-200}
+baseline=${2:-}
 here=$(cd "$(dirname "$0")/../.." && pwd)
 [ "$(id -u)" = 0 ] || { echo "run-bench.sh: run as root" >&2; exit 1; }
 for tool in hyperfine runc crun python3; do
@@ -28,6 +31,8 @@ json.dump(c, open(p, "w"), indent=1)
 PY
 
 # The timed commands: each is `sh -c` so $$ gives a fresh id for every runtime alike.
+extra=''
+[ -z "$baseline" ] || extra="-n baseline \"sh -c 'exec $baseline --root $work/state-base run b\\\$\\\$'\""
 cat > "$work/inner.sh" <<EOF2
 set -eu
 umount /sys/fs/cgroup/unified 2>/dev/null || true
@@ -35,7 +40,7 @@ cd "$work/bundle"
 hyperfine -N --warmup 10 --runs $runs --export-json "$work/result.json" \\
   -n myshim "sh -c 'exec $myshim --root $work/state-myshim run m\\\$\\\$'" \\
   -n crun   "sh -c 'exec crun --root $work/state-crun run c\\\$\\\$'" \\
-  -n runc   "sh -c 'exec runc --root $work/state-runc run r\\\$\\\$'"
+  -n runc   "sh -c 'exec runc --root $work/state-runc run r\\\$\\\$'" $extra
 EOF2
 unshare -m --propagation private sh "$work/inner.sh"
 
@@ -45,4 +50,6 @@ r = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}
 print()
 print("median ms:  " + "  ".join(f"{k} {v*1000:.2f}" for k, v in r.items()))
 print(f"myshim/crun = {r['myshim']/r['crun']:.2f}   myshim/runc = {r['myshim']/r['runc']:.2f}")
+if "baseline" in r:
+    print(f"myshim/baseline = {r['myshim']/r['baseline']:.2f}   baseline/crun = {r['baseline']/r['crun']:.2f}")
 PY
