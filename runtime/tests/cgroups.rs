@@ -566,3 +566,249 @@ fn oom_watch_sees_a_child_killed_while_the_init_lives() {
     assert_cgroup_gone(&path);
     env.assert_gone("oomw", &b);
 }
+
+#[test]
+fn cpu_realtime_read_back() {
+    if !is_root() {
+        return;
+    }
+    // A parent of this test's own: realtime runtime comes out of it.
+    let parent = format!("/myshim-test-{}-rt", std::process::id());
+    let path = format!("{parent}/rt");
+    let starved = format!("/myshim-test-{}-rt0/rt", std::process::id());
+    let _cleanup = (CgCleanup(path.clone()), CgCleanup(starved.clone()));
+    let env = Env::new();
+    let bundle = |name: &str, path: &str| {
+        let mut b = env.bundle(name, &["sleep", "100"]);
+        b.edit(|c| {
+            c["linux"]["cgroupsPath"] = json!(path);
+            c["linux"]["resources"]["cpu"] = json!({"realtimeRuntime": 5000, "realtimePeriod": 500000});
+        });
+        b
+    };
+    let b = bundle("rt", &path);
+    if unified() {
+        let e = env.fails(&["create", "-b", b.arg(), "rt"]);
+        assert!(e.contains("realtime"), "{e}");
+        env.assert_gone("rt", &b);
+        assert_cgroup_gone(&path);
+        return;
+    }
+    let parent_dir = cg_dir("cpu", &parent);
+    std::fs::create_dir_all(&parent_dir).unwrap();
+    if !parent_dir.join("cpu.rt_runtime_us").exists() {
+        eprintln!("skipped: no cpu.rt_runtime_us (kernel without CONFIG_RT_GROUP_SCHED)");
+        return;
+    }
+    if let Err(e) = std::fs::write(parent_dir.join("cpu.rt_runtime_us"), "20000") {
+        eprintln!("skipped: the host refuses realtime runtime for a cgroup below the root of its cpu hierarchy: {e}");
+        return;
+    }
+    env.ok(&["run", "-d", "-b", b.arg(), "rt"]);
+    assert_eq!(cg_read("cpu", &path, "cpu.rt_period_us"), "500000");
+    assert_eq!(cg_read("cpu", &path, "cpu.rt_runtime_us"), "5000");
+    env.ok(&["delete", "-f", "rt"]);
+    assert_cgroup_gone(&path);
+    // Under a parent that grants nothing, the kernel refuses: said clearly.
+    let b = bundle("rt0", &starved);
+    let e = env.fails(&["create", "-b", b.arg(), "rt0"]);
+    assert!(e.contains("cpu.rt_runtime_us") && e.contains("5000"), "{e}");
+    env.assert_gone("rt0", &b);
+    assert_cgroup_gone(&starved);
+}
+
+/// A loop device of the test's own over a file, with the I/O scheduler
+/// that per-device weights need; restored and detached on drop.
+struct LoopDevice {
+    dev: String,
+    /// major:minor
+    number: String,
+    restore: Vec<(PathBuf, String)>,
+}
+
+impl LoopDevice {
+    fn attach(file: &Path) -> Result<LoopDevice, String> {
+        std::fs::File::create(file)
+            .and_then(|f| f.set_len(16 << 20))
+            .map_err(|e| format!("backing file: {e}"))?;
+        let out = std::process::Command::new("losetup")
+            .args(["--find", "--show"])
+            .arg(file)
+            .output()
+            .map_err(|e| format!("losetup: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("losetup: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        }
+        let dev = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let sys = Path::new("/sys/block").join(dev.trim_start_matches("/dev/"));
+        let number = std::fs::read_to_string(sys.join("dev")).unwrap().trim().to_string();
+        Ok(LoopDevice {
+            dev,
+            number,
+            restore: vec![],
+        })
+    }
+
+    fn sys(&self, file: &str) -> PathBuf {
+        Path::new("/sys/block")
+            .join(self.dev.trim_start_matches("/dev/"))
+            .join(file)
+    }
+
+    /// Writes `value` to `file`, to be set back to `undo` on drop.
+    fn set(&mut self, file: PathBuf, value: &str, undo: String) -> Result<(), String> {
+        std::fs::write(&file, value).map_err(|e| format!("writing {value:?} to {}: {e}", file.display()))?;
+        self.restore.push((file, undo));
+        Ok(())
+    }
+
+    /// Makes the device take per-device weights: BFQ (v1 and v2) or
+    /// CFQ (old v1 kernels) as its scheduler, or else io.cost on v2.
+    fn enable_weights(&mut self) -> Result<(), String> {
+        let scheduler = self.sys("queue/scheduler");
+        let list = std::fs::read_to_string(&scheduler).map_err(|e| e.to_string())?;
+        let current = list
+            .split_whitespace()
+            .find_map(|s| s.strip_prefix('[')?.strip_suffix(']'))
+            .unwrap_or("none")
+            .to_string();
+        let words: Vec<&str> = list.split_whitespace().map(|s| s.trim_matches(['[', ']'])).collect();
+        if let Some(wanted) = ["bfq", "cfq"].into_iter().find(|s| words.contains(s)) {
+            return self.set(scheduler, wanted, current);
+        }
+        if unified() && Path::new("/sys/fs/cgroup/io.cost.qos").exists() {
+            let n = self.number.clone();
+            return self.set(
+                "/sys/fs/cgroup/io.cost.qos".into(),
+                &format!("{n} enable=1"),
+                format!("{n} enable=0"),
+            );
+        }
+        Err(format!("neither BFQ nor CFQ in {list:?} and no io.cost"))
+    }
+}
+
+impl Drop for LoopDevice {
+    fn drop(&mut self) {
+        for (file, value) in self.restore.drain(..).rev() {
+            let _ = std::fs::write(file, value);
+        }
+        let _ = std::process::Command::new("losetup").arg("-d").arg(&self.dev).status();
+    }
+}
+
+#[test]
+fn block_io_weight_per_device_read_back() {
+    if !is_root() {
+        return;
+    }
+    let path = cg_path("wdev");
+    let _cleanup = CgCleanup(path.clone());
+    let env = Env::new();
+    // Declared after the Env: detached before its directory (the backing file) goes.
+    let mut device = match LoopDevice::attach(&env.dir.path().join("disk")) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("skipped: no loop device of our own: {e}");
+            return;
+        }
+    };
+    if let Err(e) = device.enable_weights() {
+        eprintln!("skipped: {} cannot take per-device weights: {e}", device.dev);
+        return;
+    }
+    let (major, minor) = device.number.split_once(':').unwrap();
+    let (major, minor): (i64, i64) = (major.parse().unwrap(), minor.parse().unwrap());
+    let mut b = env.bundle("wdev", &["sleep", "100"]);
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = json!(path);
+        c["linux"]["resources"]["blockIO"] = json!({"weightDevice": [{"major": major, "minor": minor, "weight": 300}]});
+    });
+    env.ok(&["run", "-d", "-b", b.arg(), "wdev"]);
+    let dir = if unified() {
+        cg_dir("", &path)
+    } else {
+        cg_dir("blkio", &path)
+    };
+    // CFQ, BFQ (v1 and v2) take the OCI weight; io.weight its own scale.
+    let files = [
+        ("blkio.weight_device", 300),
+        ("blkio.bfq.weight_device", 300),
+        ("io.bfq.weight", 300),
+        ("io.weight", 2930),
+    ];
+    let (file, weight) = files
+        .into_iter()
+        .find(|(f, _)| dir.join(f).exists())
+        .expect("no per-device weight file in the cgroup");
+    let text = std::fs::read_to_string(dir.join(file)).unwrap();
+    let want = format!("{} {weight}", device.number);
+    assert!(
+        text.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") == want),
+        "{file}: {text:?}, wanted {want:?}"
+    );
+    env.ok(&["delete", "-f", "wdev"]);
+    assert_cgroup_gone(&path);
+    env.assert_gone("wdev", &b);
+}
+
+/// The smallest huge page size, in the kernel's file names ("2MB").
+fn huge_page_size() -> Option<String> {
+    let mut kb: Vec<u64> = std::fs::read_dir("/sys/kernel/mm/hugepages")
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_prefix("hugepages-")?.strip_suffix("kB")?.parse().ok()
+        })
+        .collect();
+    kb.sort();
+    let kb = *kb.first()?;
+    Some(match kb {
+        k if k % (1 << 20) == 0 => format!("{}GB", k >> 20),
+        k if k % (1 << 10) == 0 => format!("{}MB", k >> 10),
+        k => format!("{k}KB"),
+    })
+}
+
+#[test]
+fn hugepage_limits_read_back() {
+    if !is_root() {
+        return;
+    }
+    let has_hugetlb = if unified() {
+        std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers").is_ok_and(|c| c.contains("hugetlb"))
+    } else {
+        Path::new("/sys/fs/cgroup/hugetlb").is_dir()
+    };
+    let Some(size) = huge_page_size().filter(|_| has_hugetlb) else {
+        eprintln!("skipped: no hugetlb controller in this host's cgroup hierarchy (on a v1 hybrid host it may sit on the cgroup2 mount), or no huge pages");
+        return;
+    };
+    let path = cg_path("huge");
+    let _cleanup = CgCleanup(path.clone());
+    let env = Env::new();
+    let mut b = env.bundle("huge", &["sleep", "100"]);
+    // Two pages of the smallest size: the kernel keeps whole pages.
+    let page: u64 = size.trim_end_matches(['K', 'M', 'G', 'B']).parse::<u64>().unwrap()
+        << match size.trim_start_matches(char::is_numeric) {
+            "KB" => 10,
+            "MB" => 20,
+            _ => 30,
+        };
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = json!(path);
+        c["linux"]["resources"]["hugepageLimits"] = json!([{"pageSize": size, "limit": 2 * page}]);
+    });
+    env.ok(&["run", "-d", "-b", b.arg(), "huge"]);
+    let file = if unified() {
+        format!("hugetlb.{size}.max")
+    } else {
+        format!("hugetlb.{size}.limit_in_bytes")
+    };
+    assert_eq!(cg_read("hugetlb", &path, &file), (2 * page).to_string());
+    env.ok(&["delete", "-f", "huge"]);
+    assert_cgroup_gone(&path);
+    env.assert_gone("huge", &b);
+}

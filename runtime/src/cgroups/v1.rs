@@ -55,8 +55,6 @@ pub(super) fn apply(cg: &Cgroup, r: &Resources, devices: &[crate::spec::Device])
                 ("cpu.cfs_period_us", c.period.map(|v| v.to_string())),
                 ("cpu.cfs_quota_us", c.quota.map(|v| v.to_string())),
                 ("cpu.cfs_burst_us", c.burst.map(|v| v.to_string())),
-                ("cpu.rt_period_us", c.realtime_period.map(|v| v.to_string())),
-                ("cpu.rt_runtime_us", c.realtime_runtime.map(|v| v.to_string())),
                 ("cpu.idle", c.idle.map(|v| v.to_string())),
             ];
             for (file, value) in files {
@@ -64,6 +62,7 @@ pub(super) fn apply(cg: &Cgroup, r: &Resources, devices: &[crate::spec::Device])
                     write(dir, file, &value)?;
                 }
             }
+            apply_realtime(dir, c)?;
         }
         if let Some(dir) = cg.dir("cpuset") {
             if let Some(cpus) = &c.cpus {
@@ -108,14 +107,21 @@ pub(super) fn apply(cg: &Cgroup, r: &Resources, devices: &[crate::spec::Device])
             }
         }
     }
-    if let Some(dir) = cg.dir("hugetlb") {
-        for h in &r.hugepage_limits {
-            write(
-                dir,
-                &format!("hugetlb.{}.limit_in_bytes", h.page_size),
-                &h.limit.to_string(),
-            )?;
+    match cg.dir("hugetlb") {
+        Some(dir) => {
+            for h in &r.hugepage_limits {
+                write(
+                    dir,
+                    &format!("hugetlb.{}.limit_in_bytes", h.page_size),
+                    &h.limit.to_string(),
+                )?;
+            }
         }
+        // As runc: a hierarchy that is not mounted limits nothing.
+        None if !r.hugepage_limits.is_empty() => {
+            log::debug!("linux.resources.hugepageLimits: no v1 hugetlb hierarchy is mounted, not applied")
+        }
+        None => {}
     }
     if let Some(net) = &r.network {
         if let Some(id) = net.class_id {
@@ -148,6 +154,27 @@ pub(super) fn apply(cg: &Cgroup, r: &Resources, devices: &[crate::spec::Device])
         apply_devices(dir, &r.devices, devices)?;
     }
     Ok(())
+}
+
+/// cpu.rt_period_us, then cpu.rt_runtime_us: a group's realtime runtime
+/// comes out of its parent's, which the kernel refuses to overdraw.
+fn apply_realtime(dir: &Path, c: &crate::resources::Cpu) -> Result<()> {
+    if let Some(period) = c.realtime_period {
+        write(dir, "cpu.rt_period_us", &period.to_string())?;
+    }
+    let Some(runtime) = c.realtime_runtime else {
+        return Ok(());
+    };
+    let result = write(dir, "cpu.rt_runtime_us", &runtime.to_string());
+    let einval = result
+        .as_ref()
+        .err()
+        .and_then(|e| e.downcast_ref::<std::io::Error>()?.raw_os_error());
+    if einval == Some(libc::EINVAL) {
+        let parent = dir.parent().unwrap_or(dir).join("cpu.rt_runtime_us");
+        return result.with_context(|| format!("the parent's {} must leave enough for it", parent.display()));
+    }
+    result
 }
 
 pub(super) fn pids_max(limit: i64) -> String {
