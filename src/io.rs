@@ -91,7 +91,7 @@ fn nonblocking(fd: OwnedFd) -> Result<AsyncFd<OwnedFd>> {
     register(fd)
 }
 
-fn register(fd: OwnedFd) -> Result<AsyncFd<OwnedFd>> {
+pub fn register(fd: OwnedFd) -> Result<AsyncFd<OwnedFd>> {
     // SAFETY: the AsyncFd owns `fd`, so it stays open and the same until it is dropped.
     unsafe { AsyncFd::register(fd) }
         .map_err(|e| e.into_parts().1)

@@ -19,9 +19,10 @@ use containerd_shim::protos::topics::*;
 use containerd_shim::protos::ttrpc::{self, Code};
 use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::{api, Config, DeleteResponse, ExitSignal, Flags, StartOpts, TtrpcContext, TtrpcResult};
+use myshim_runtime::cgroups::OomWatch;
 use myshim_runtime::{container, spec::Process, state};
 use std::collections::HashMap;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::{Mutex, MutexGuard, Notify};
@@ -184,20 +185,44 @@ impl Service {
 
     /// TaskOOM for OOM kills in the container not reported yet.
     fn publish_new_ooms(&self, table: &mut Table, id: &str) {
-        let Ok(stats) = container::stats(&state_root(&self.namespace), id) else {
+        let Some(watch) = table.tasks.get_mut(id).and_then(|t| t.oom.as_mut()) else {
             return;
         };
-        let Ok(task) = table.task_mut(id) else { return };
-        if stats.oom_kills > task.ooms_reported {
-            task.ooms_reported = stats.oom_kills;
-            self.publish(
+        match watch.new_kills() {
+            Ok(0) => {}
+            Ok(_) => self.publish(
                 TASK_OOM_EVENT_TOPIC,
                 TaskOOM {
                     container_id: id.into(),
                     ..Default::default()
                 },
-            );
+            ),
+            Err(e) => log::debug!("{id}: {e:#}"),
         }
+    }
+
+    /// Publishes TaskOOM as OOM kills happen, until the task is deleted.
+    fn watch_ooms(&self, id: &str, watch: &OomWatch) {
+        let readable = watch
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(anyhow::Error::from)
+            .and_then(crate::io::register);
+        let readable = match readable {
+            Ok(fd) => fd,
+            Err(e) => return log::warn!("{id}: not watching for OOM kills: {e:#}"),
+        };
+        let (service, id) = (self.clone(), id.to_string());
+        tokio::spawn(async move {
+            while let Ok(mut ready) = readable.readable().await {
+                let mut table = service.lock().await;
+                if !table.tasks.contains_key(&id) {
+                    return;
+                }
+                service.publish_new_ooms(&mut table, &id);
+                ready.clear_ready();
+            }
+        });
     }
 
     fn publish_exit(&self, exited: Exited) {
@@ -279,6 +304,12 @@ impl containerd_shim::Task for Service {
         };
         let pid = init.pid;
         init.exit = table.take_early_exit(pid);
+        let oom = container::oom_watch(&state_root(&self.namespace), &req.id)
+            .inspect_err(|e| log::debug!("{}: no OOM events: {e:#}", req.id))
+            .ok();
+        if let Some(watch) = &oom {
+            self.watch_ooms(&req.id, watch);
+        }
         table.tasks.insert(
             req.id.clone(),
             Task {
@@ -286,7 +317,7 @@ impl containerd_shim::Task for Service {
                 rootfs_mounted,
                 init,
                 execs: HashMap::new(),
-                ooms_reported: 0,
+                oom,
             },
         );
         self.publish(

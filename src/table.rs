@@ -5,6 +5,7 @@
 use crate::io::ProcessIo;
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
 use containerd_shim::protos::ttrpc::{self, Code};
+use myshim_runtime::cgroups::OomWatch;
 use myshim_runtime::spec::Process;
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
@@ -47,8 +48,8 @@ pub struct Task {
     pub rootfs_mounted: bool,
     pub init: Proc,
     pub execs: HashMap<String, Proc>,
-    /// OOM kills already reported as TaskOOM.
-    pub ooms_reported: u64,
+    /// OOM kills in the container's cgroup (none without a memory cgroup).
+    pub oom: Option<OomWatch>,
 }
 
 /// Which process an exit belonged to: the container's id and the process's
@@ -153,7 +154,7 @@ mod tests {
                 rootfs_mounted: false,
                 init: proc(init_pid, false),
                 execs: HashMap::new(),
-                ooms_reported: 0,
+                oom: None,
             },
         );
         table

@@ -834,7 +834,61 @@ fn metrics_pause_resume_and_oom() {
         "/tasks/exit",
         "TaskOOM must come right before the exit: {text}"
     );
+    oom_of_a_child_is_reported_while_the_init_runs(&c);
     assert_clean(&c);
+}
+
+/// A child OOM-killed under a memory limit while the init lives on: TaskOOM
+/// arrives when it happens, not at the init's exit.
+fn oom_of_a_child_is_reported_while_the_init_runs(c: &Containerd) {
+    let log = c.dir.path().join("oom-events.log");
+    let mut events = c
+        .cmd(&["events"])
+        .stdout(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let child_hog = "(x=$(head -c 100000000 /dev/zero | tr '\\0' a)); sleep 1000";
+    c.ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        RUNTIME,
+        "--memory-limit",
+        "16777216",
+        IMAGE,
+        "hog2",
+        "sh",
+        "-c",
+        child_hog,
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let seen = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.lines().any(|l| l.contains("/tasks/oom") && l.contains("hog2")) {
+            break true;
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let ls = c.ok(&["task", "ls"]);
+    c.ok(&["task", "kill", "-s", "KILL", "hog2"]);
+    c.wait_task("hog2", "STOPPED");
+    c.ok(&["task", "delete", "hog2"]);
+    c.ok(&["container", "rm", "hog2"]);
+    let _ = events.kill();
+    let _ = events.wait();
+    assert!(
+        seen,
+        "no TaskOOM for hog2: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert!(
+        ls.lines().any(|l| l.starts_with("hog2") && l.contains("RUNNING")),
+        "the init should outlive its OOM-killed child: {ls}"
+    );
 }
 
 #[test]
