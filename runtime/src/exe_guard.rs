@@ -50,7 +50,7 @@ pub fn ensure_protected_exe() -> Result<()> {
     if expected_mount.is_some() {
         bail!("re-executed from a read-only mount of the runtime binary, but /proc/self/exe is not on it");
     }
-    match readonly_detached_mount() {
+    match readonly_detached_mount(c"/proc/self/exe") {
         Ok((mount, id)) => Err(reexec(&mount, Some(id))),
         Err(e) => {
             log::debug!("no read-only mount of the runtime binary ({e:#}): running from a sealed memfd copy");
@@ -80,14 +80,14 @@ fn is_protected(exe: &File, expected_mount: Option<u64>) -> Result<bool> {
     Ok(readonly && mount_id(exe.as_fd())? == id)
 }
 
-/// A clone of the mount /proc/self/exe is on, reduced to that one file, made
+/// A clone of the mount `file` is on, reduced to that one file, made
 /// read-only, attached to no mount table; with its mount id.
-fn readonly_detached_mount() -> Result<(OwnedFd, u64)> {
+fn readonly_detached_mount(file: &std::ffi::CStr) -> Result<(OwnedFd, u64)> {
     let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
-    // SAFETY: a constant path; the returned fd is owned below.
-    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c"/proc/self/exe".as_ptr(), flags) };
+    // SAFETY: a C string path; the returned fd is owned below.
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, file.as_ptr(), flags) };
     if fd < 0 {
-        return Err(std::io::Error::last_os_error()).context("open_tree(/proc/self/exe, OPEN_TREE_CLONE)");
+        return Err(std::io::Error::last_os_error()).with_context(|| format!("open_tree({file:?}, OPEN_TREE_CLONE)"));
     }
     // SAFETY: a fresh fd from the kernel.
     let mount = unsafe { OwnedFd::from_raw_fd(fd as i32) };
@@ -155,4 +155,43 @@ fn reexec(image: &OwnedFd, mount_id: Option<u64>) -> anyhow::Error {
     }
     let err = nix::unistd::fexecve(image.as_raw_fd(), &argv, &envp).unwrap_err();
     anyhow::Error::new(err).context("re-executing the runtime from a write-protected image of its binary")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_through(fd: &OwnedFd) -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
+        std::io::Write::write_all(&mut f, b"overwritten")
+    }
+
+    #[test]
+    fn sealed_copy_cannot_be_written_and_is_recognised() {
+        let exe = File::open("/proc/self/exe").unwrap();
+        let copy = sealed_copy(&exe).unwrap();
+        let e = write_through(&copy).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EPERM), "{e}");
+        assert!(is_protected(&File::from(copy), None).unwrap());
+        assert!(!is_protected(&exe, None).unwrap());
+    }
+
+    #[test]
+    fn detached_mount_is_read_only_and_recognised_by_its_id() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: open_tree needs root");
+            return;
+        }
+        // Not a running binary: that would only say ETXTBSY.
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let path = CString::new(file.path().as_os_str().as_bytes()).unwrap();
+        let (mount, id) = readonly_detached_mount(&path).unwrap();
+        let e = write_through(&mount).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EROFS), "{e}");
+        let file = File::open(format!("/proc/self/fd/{}", mount.as_raw_fd())).unwrap();
+        assert!(is_protected(&file, Some(id)).unwrap());
+        assert!(!is_protected(&file, Some(id + 1)).unwrap(), "another mount id");
+    }
 }

