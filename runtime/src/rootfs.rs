@@ -208,6 +208,9 @@ impl RootfsPlan<'_> {
             self.mount_one(&root, m)
                 .with_context(|| format!("mount {} ({})", m.destination, m.kind.as_deref().unwrap_or("bind")))?;
         }
+        if self.in_userns {
+            readonly_host_cgroups(&root)?;
+        }
         let dev_is_bind = self
             .spec
             .mounts
@@ -437,6 +440,43 @@ pub(crate) fn set_attr_recursive(fd: &OwnedFd, attrs: u64) -> Result<()> {
         return Err(std::io::Error::last_os_error()).context("mount_setattr");
     }
     Ok(())
+}
+
+const TMPFS_MAGIC: i64 = 0x0102_1994;
+const CGROUP_SUPER_MAGIC: i64 = 0x0027_e0eb;
+
+/// CVE-2023-25809: in a user namespace, cgroup v1 hierarchies (and the tmpfs
+/// holding them) can only come from the host, by a bind of /sys/fs/cgroup or
+/// of /sys. The container's root is a host user who may own some of them (a
+/// delegated subtree) that the container was not given: whatever the config
+/// asked, they are read-only.
+fn readonly_host_cgroups(root: &OwnedFd) -> Result<()> {
+    let path = Path::new("/sys/fs/cgroup");
+    let fd = match open_in_root(root, path, libc::O_PATH | libc::O_DIRECTORY) {
+        Ok(fd) => fd,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => return Ok(()),
+        Err(e) => return Err(e).context("opening /sys/fs/cgroup in the rootfs"),
+    };
+    let kind = nix::sys::statfs::fstatfs(&fd)
+        .context("fstatfs /sys/fs/cgroup in the rootfs")?
+        .filesystem_type()
+        .0;
+    if !(kind == TMPFS_MAGIC || kind == CGROUP_SUPER_MAGIC) || !is_mount_root(&fd)? {
+        return Ok(());
+    }
+    log::debug!("the host's cgroup hierarchies are read-only in a user namespace");
+    set_attr_recursive(&fd, MOUNT_ATTR_RDONLY).context("making the host's /sys/fs/cgroup read-only (user namespace)")
+}
+
+/// True when `fd` is the root of a mount (mount_setattr needs one).
+fn is_mount_root(fd: &OwnedFd) -> Result<bool> {
+    // SAFETY: statx fills a zeroed struct of the right type.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statx(fd.as_raw_fd(), c"".as_ptr(), libc::AT_EMPTY_PATH, 0, &mut stx) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error()).context("statx");
+    }
+    Ok(stx.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0)
 }
 
 /// /proc and /sys must be real directories in the rootfs: a symlink there

@@ -297,3 +297,83 @@ fn unwritable_root_is_named() {
     assert!(e.contains("/root/not-yours"), "{e}");
     assert_no_leftovers(&b);
 }
+
+/// A cgroup on the host that belongs to the user (as a delegated subtree
+/// would), in the pids hierarchy on v1; removed on drop.
+struct UserCgroup {
+    /// The path below /sys/fs/cgroup, as the container sees it too.
+    rel: PathBuf,
+}
+
+impl UserCgroup {
+    fn new(u: &User) -> UserCgroup {
+        let name = format!("myshim-rootless-{}", u.name);
+        let rel = if myshim_runtime::cgroups::is_unified_host() {
+            PathBuf::from(name)
+        } else {
+            Path::new("pids").join(name)
+        };
+        let cg = UserCgroup { rel };
+        std::fs::create_dir(cg.host()).unwrap();
+        u.chown(&cg.host());
+        cg
+    }
+
+    fn host(&self) -> PathBuf {
+        Path::new("/sys/fs/cgroup").join(&self.rel)
+    }
+}
+
+impl Drop for UserCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(self.host().join("escape"));
+        let _ = std::fs::remove_dir(self.host());
+    }
+}
+
+type ConfigEdit = fn(&mut Value);
+
+/// CVE-2023-25809: a rootless container that has no cgroup of its own must
+/// not write to the cgroups its user owns on the host, whether the config
+/// asks for /sys/fs/cgroup read-write or leaves it to the recursive bind of
+/// /sys.
+#[test]
+fn host_cgroups_stay_read_only_in_a_rootless_container() {
+    if !ready() || myshim_runtime::cgroups::is_unified_host() {
+        return;
+    }
+    let u = User::new();
+    let cg = UserCgroup::new(&u);
+    let limit = std::fs::read_to_string(cg.host().join("pids.max")).unwrap();
+    let inside = Path::new("/sys/fs/cgroup").join(&cg.rel);
+    let script = format!(
+        "mkdir {0}/escape && echo made-a-cgroup; echo 1 > {0}/pids.max && echo wrote-a-limit; true",
+        inside.display()
+    );
+    let variants: [(&str, ConfigEdit); 2] = [
+        ("cgrw", |c| {
+            let mounts = c["mounts"].as_array_mut().unwrap();
+            let cgroup = mounts.iter_mut().find(|m| m["type"] == "cgroup").unwrap();
+            cgroup["options"] = json!(["nosuid", "noexec", "nodev", "rw"]);
+        }),
+        ("cgnone", |c| {
+            c["mounts"].as_array_mut().unwrap().retain(|m| m["type"] != "cgroup")
+        }),
+    ];
+    for (id, edit) in variants {
+        let b = u.bundle(id, &["sh", "-c", &script]);
+        u.edit(&b, edit);
+        let out = u.ok(&["run", "-b", b.to_str().unwrap(), id]);
+        assert!(
+            !out.contains("made-a-cgroup") && !out.contains("wrote-a-limit"),
+            "{id}: {out}"
+        );
+        assert!(
+            !cg.host().join("escape").exists(),
+            "{id}: a cgroup was made on the host"
+        );
+        let now = std::fs::read_to_string(cg.host().join("pids.max")).unwrap();
+        assert_eq!(now, limit, "{id}: the host cgroup's limit changed");
+        assert_no_leftovers(&b);
+    }
+}
