@@ -7,8 +7,9 @@
 #   2. PSS and threads per container with N containers running (`sleep 1000`):
 #      every shim process serving them (the shim, and for myshim its fork
 #      helper) summed from /proc/PID/smaps_rollup and /proc/PID/status
-#   3. stdout throughput: `head -c 1GiB /dev/zero` in the container, copied
-#      by the shim to ctr, which writes it to /dev/null
+#   3. stdout throughput: 1 GiB from `dd bs=64k` in the container to ctr,
+#      which writes it to /dev/null (busybox's `head -c` is CPU-bound at about
+#      250 MiB/s here and would hide the shim's IO path)
 #   4. container exit -> TaskExit: the script busy-polls /proc/PID/stat of the
 #      container's init until it is a zombie or gone, and compares that time
 #      with the envelope timestamp of the /tasks/exit line of `ctr events`
@@ -143,7 +144,7 @@ cat >"$D/run-true.sh" <<EOF
 exec ctr -a "$SOCK" -n "$NS" run --rm --runtime "\$1" $IMAGE "b\$\$" true </dev/null
 EOF
 cat >"$D/run-head.sh" <<EOF
-exec ctr -a "$SOCK" -n "$NS" run --rm --runtime "\$1" $IMAGE "t\$\$" sh -c 'head -c 1073741824 /dev/zero' </dev/null >/dev/null
+exec ctr -a "$SOCK" -n "$NS" run --rm --runtime "\$1" $IMAGE "t\$\$" dd if=/dev/zero bs=65536 count=16384 </dev/null >/dev/null 2>&1
 EOF
 
 summary=$D/summary
