@@ -461,22 +461,11 @@ fn readonly_host_cgroups(root: &OwnedFd) -> Result<()> {
         .context("fstatfs /sys/fs/cgroup in the rootfs")?
         .filesystem_type()
         .0;
-    if !(kind == TMPFS_MAGIC || kind == CGROUP_SUPER_MAGIC) || !is_mount_root(&fd)? {
+    if !(kind == TMPFS_MAGIC || kind == CGROUP_SUPER_MAGIC) || !crate::safe_path::is_mount_root(&fd)? {
         return Ok(());
     }
     log::debug!("the host's cgroup hierarchies are read-only in a user namespace");
     set_attr_recursive(&fd, MOUNT_ATTR_RDONLY).context("making the host's /sys/fs/cgroup read-only (user namespace)")
-}
-
-/// True when `fd` is the root of a mount (mount_setattr needs one).
-fn is_mount_root(fd: &OwnedFd) -> Result<bool> {
-    // SAFETY: statx fills a zeroed struct of the right type.
-    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::statx(fd.as_raw_fd(), c"".as_ptr(), libc::AT_EMPTY_PATH, 0, &mut stx) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error()).context("statx");
-    }
-    Ok(stx.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0)
 }
 
 /// /proc and /sys must be real directories in the rootfs: a symlink there
@@ -604,10 +593,11 @@ pub fn pty_pair(master: OwnedFd) -> Result<Console> {
 }
 
 fn write_sysctl(root: &OwnedFd, key: &str, value: &str) -> Result<()> {
-    let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
-    let fd = open_in_root(root, &path, libc::O_WRONLY | libc::O_TRUNC)
-        .with_context(|| format!("linux.sysctl {key}: opening {}", path.display()))?;
-    crate::safe_path::write_procfs(fd, &path.display().to_string(), value)
+    let rel = Path::new("sys").join(key.replace('.', "/"));
+    let proc = crate::safe_path::open_proc_root(root).with_context(|| format!("linux.sysctl {key}"))?;
+    let fd = crate::safe_path::open_proc_file(&proc, &rel, libc::O_WRONLY | libc::O_TRUNC)
+        .with_context(|| format!("linux.sysctl {key}"))?;
+    crate::safe_path::write_procfs(fd, &format!("/proc/{}", rel.display()), value)
         .with_context(|| format!("linux.sysctl {key}"))
 }
 

@@ -15,7 +15,9 @@ struct OpenHow {
     resolve: u64,
 }
 
+const RESOLVE_NO_XDEV: u64 = 0x01;
 const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_BENEATH: u64 = 0x08;
 const RESOLVE_IN_ROOT: u64 = 0x10;
 
 fn cstr(p: &Path) -> CString {
@@ -25,10 +27,14 @@ fn cstr(p: &Path) -> CString {
 
 /// openat2(root, path, flags, RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS).
 pub fn open_in_root(root: &OwnedFd, path: &Path, flags: i32) -> std::io::Result<OwnedFd> {
+    openat2(root, path, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+}
+
+fn openat2(dir: &OwnedFd, path: &Path, flags: i32, resolve: u64) -> std::io::Result<OwnedFd> {
     let how = OpenHow {
         flags: (flags | libc::O_CLOEXEC) as u64,
         mode: 0,
-        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+        resolve,
     };
     let p = cstr(path);
     loop {
@@ -36,7 +42,7 @@ pub fn open_in_root(root: &OwnedFd, path: &Path, flags: i32) -> std::io::Result<
         let fd = unsafe {
             libc::syscall(
                 libc::SYS_openat2,
-                root.as_raw_fd(),
+                dir.as_raw_fd(),
                 p.as_ptr(),
                 &how,
                 std::mem::size_of::<OpenHow>(),
@@ -136,6 +142,47 @@ pub fn write_procfs(fd: OwnedFd, what: &str, value: &str) -> Result<()> {
     }
     let mut file = std::fs::File::from(fd);
     std::io::Write::write_all(&mut file, value.as_bytes()).with_context(|| format!("writing {value:?} to {what}"))
+}
+
+/// `/proc` of the directory tree `root`: it must be the root of a procfs
+/// mount (not a symlink, nor a directory inside one).
+pub fn open_proc_root(root: &OwnedFd) -> Result<OwnedFd> {
+    let proc = open_in_root(
+        root,
+        Path::new("/proc"),
+        libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+    )
+    .context("opening /proc")?;
+    let fs = nix::sys::statfs::fstatfs(&proc).context("fstatfs /proc")?;
+    if fs.filesystem_type().0 != PROC_SUPER_MAGIC || !is_mount_root(&proc)? {
+        anyhow::bail!("/proc is not a procfs mount");
+    }
+    Ok(proc)
+}
+
+/// Opens `rel` (such as `sys/kernel/hostname`) below a procfs root from
+/// `open_proc_root`, crossing no mount: a bind over a /proc file, even of
+/// another procfs file, fails with EXDEV before anything is opened (and so
+/// before O_TRUNC could empty a decoy): CVE-2025-52881.
+pub fn open_proc_file(proc: &OwnedFd, rel: &Path, flags: i32) -> Result<OwnedFd> {
+    let resolve = RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS;
+    openat2(proc, rel, flags, resolve).with_context(|| {
+        format!(
+            "opening /proc/{} on the procfs mount itself (a mount over it is refused)",
+            rel.display()
+        )
+    })
+}
+
+/// True when `fd` is the root of a mount.
+pub fn is_mount_root(fd: &OwnedFd) -> Result<bool> {
+    // SAFETY: statx fills a zeroed struct of the right type.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statx(fd.as_raw_fd(), c"".as_ptr(), libc::AT_EMPTY_PATH, 0, &mut stx) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error()).context("statx");
+    }
+    Ok(stx.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0)
 }
 
 /// Opens a host /proc file for writing (no symlinks followed at the end).

@@ -597,3 +597,66 @@ fn symlink_exchange_race_stays_inside() {
     assert!(!mounts.contains(&tag), "a mount reached the host");
     assert_no_leftovers(&b.path);
 }
+
+/// A host sysctl restored on drop, should a test's attack reach it.
+struct HostSysctl {
+    path: &'static str,
+    value: String,
+}
+
+impl HostSysctl {
+    fn new(path: &'static str) -> HostSysctl {
+        let value = std::fs::read_to_string(path).unwrap();
+        HostSysctl { path, value }
+    }
+
+    fn unchanged(&self) -> bool {
+        std::fs::read_to_string(self.path).unwrap() == self.value
+    }
+}
+
+impl Drop for HostSysctl {
+    fn drop(&mut self) {
+        if !self.unchanged() {
+            let _ = std::fs::write(self.path, &self.value);
+        }
+    }
+}
+
+/// CVE-2025-52881: a file bind-mounted over the /proc/sys file that a
+/// linux.sysctl entry names must not receive the runtime's write: neither a
+/// plain decoy file nor another procfs file, global to the host.
+#[test]
+fn sysctl_write_is_not_redirected_by_a_mount_over_proc() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let host = HostSysctl::new("/proc/sys/fs/lease-break-time");
+    // A value both files would take.
+    let value = if host.value.trim() == "7" { "8" } else { "7" };
+    for (id, decoy) in [("sysdecoy", None), ("sysproc", Some(host.path))] {
+        let mut b = env.bundle(id, &["true"]);
+        let source = decoy.map(std::path::PathBuf::from).unwrap_or_else(|| {
+            std::fs::write(b.path.join("decoy"), "decoy\n").unwrap();
+            b.path.join("decoy")
+        });
+        b.edit(|c| {
+            c["linux"]["sysctl"] = json!({"kernel.domainname": value});
+            let mounts = c["mounts"].as_array_mut().unwrap();
+            mounts.push(json!({"destination": "/proc/sys/kernel/domainname", "type": "bind", "source": source}));
+        });
+        let out = env.run(&["run", "-b", b.arg(), id]);
+        if decoy.is_none() {
+            assert_eq!(
+                std::fs::read_to_string(&source).unwrap(),
+                "decoy\n",
+                "the decoy was written"
+            );
+        }
+        assert!(host.unchanged(), "{id}: the write landed on the host's {}", host.path);
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && e.contains("kernel.domainname"), "{id}: {e}");
+        env.assert_gone(id, &b);
+    }
+}
