@@ -32,8 +32,10 @@ use std::path::{Path, PathBuf};
 /// On both versions the counter is raised before the victim is signalled,
 /// so a call made after reaping an OOM-killed process sees its kill.
 ///
-/// Once the cgroup is removed the fd turns readable a last time and
-/// `new_kills` fails naming the file: drop the watch then.
+/// Once the cgroup is removed `new_kills` fails naming the file; drop the
+/// watch when deleting the container. On v1 the removal also makes the fd
+/// readable a last time; v2 gives no such wake-up (the open file keeps its
+/// inode, so inotify sees no deletion).
 pub struct OomWatch {
     /// v1: the eventfd; v2: the inotify fd.
     fd: OwnedFd,
@@ -81,13 +83,7 @@ impl OomWatch {
         // SAFETY: inotify_init1 with flags only; the fd is owned at once.
         let ifd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
         let fd = owned(ifd).context("inotify for OOM notifications")?;
-        let c_path = std::ffi::CString::new(counter_path.as_os_str().as_encoded_bytes())
-            .with_context(|| format!("{} has a NUL byte", counter_path.display()))?;
-        // SAFETY: a valid C string and an inotify fd we own.
-        if unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c_path.as_ptr(), libc::IN_MODIFY) } < 0 {
-            return Err(std::io::Error::last_os_error())
-                .with_context(|| format!("inotify watch on {}", counter_path.display()));
-        }
+        inotify_watch(&fd, &counter_path, libc::IN_MODIFY)?;
         Ok(Self::with(fd, counter, counter_path, true))
     }
 
@@ -171,6 +167,16 @@ fn open(dir: &Path, file: &str) -> Result<(File, PathBuf)> {
     let path = dir.join(file);
     let f = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
     Ok((f, path))
+}
+
+fn inotify_watch(fd: &OwnedFd, path: &Path, mask: u32) -> Result<()> {
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .with_context(|| format!("{} has a NUL byte", path.display()))?;
+    // SAFETY: a valid C string and an inotify fd we own.
+    if unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c_path.as_ptr(), mask) } < 0 {
+        return Err(std::io::Error::last_os_error()).with_context(|| format!("inotify watch on {}", path.display()));
+    }
+    Ok(())
 }
 
 /// A new fd from a syscall's return value, or its errno.
