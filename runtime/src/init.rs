@@ -131,6 +131,7 @@ pub fn exec_process(l: &Launch, console: Option<Console>) -> Result<std::convert
         attach_console(console, process, l.channel)?;
     }
     process::set_rlimits(&process.rlimits)?;
+    crate::lsm::set_exec_labels(process)?;
     let root = open_dir(Path::new("/"))?;
     let exe = process::find_executable(&root, process)?;
     let exec_args = ExecArgs::new(&exe, process)?;

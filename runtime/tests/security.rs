@@ -660,3 +660,110 @@ fn sysctl_write_is_not_redirected_by_a_mount_over_proc() {
         env.assert_gone(id, &b);
     }
 }
+
+/// An AppArmor profile loaded for one test and removed after it; None where
+/// AppArmor is not enabled (no LSM here: the test then runs in a VM whose
+/// kernel has it, with securityfs mounted).
+struct AppArmorProfile {
+    name: String,
+    file: tempfile::NamedTempFile,
+}
+
+impl AppArmorProfile {
+    fn load() -> Option<AppArmorProfile> {
+        if !std::path::Path::new("/sys/kernel/security/apparmor/profiles").exists() {
+            eprintln!("skipped: AppArmor is not enabled (or securityfs not mounted)");
+            return None;
+        }
+        let name = format!("myshim-test-{}", std::process::id());
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let text = format!("profile {name} flags=(attach_disconnected) {{\n  file,\n  capability,\n  signal,\n}}\n");
+        std::fs::write(file.path(), text).unwrap();
+        let status = std::process::Command::new("apparmor_parser")
+            .arg("-r")
+            .arg(file.path())
+            .status()
+            .expect("apparmor_parser (Debian package apparmor)");
+        assert!(status.success(), "loading the test profile");
+        Some(AppArmorProfile { name, file })
+    }
+}
+
+impl Drop for AppArmorProfile {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("apparmor_parser")
+            .arg("-R")
+            .arg(self.file.path())
+            .status();
+    }
+}
+
+type BundleEdit = fn(&mut serde_json::Value, &std::path::Path);
+
+/// /proc is a bind of the bundle's `fake` directory.
+fn fake_proc(c: &mut serde_json::Value, fake: &std::path::Path) {
+    c["mounts"][0] = json!({"destination": "/proc", "type": "bind", "source": fake, "options": ["rbind"]});
+}
+
+/// `fake/attr` is bound over the init's /proc/PID/attr and
+/// /proc/PID/task/PID/attr.
+fn bind_over_attr(c: &mut serde_json::Value, fake: &std::path::Path) {
+    let mounts = c["mounts"].as_array_mut().unwrap();
+    for dest in ["/proc/self/attr", "/proc/thread-self/attr"] {
+        mounts.push(json!({"destination": dest, "type": "bind", "source": fake.join("attr"), "options": ["rbind"]}));
+    }
+}
+
+/// process.apparmorProfile confines the process; CVE-2019-16884: a fake
+/// /proc (a bind of a bundle directory) or a directory bound over the init's
+/// /proc/PID/attr must not swallow the runtime's write and let the process
+/// run unconfined. Either create is refused, or the process is confined.
+#[test]
+fn apparmor_profile_applies_and_a_fake_proc_cannot_swallow_it() {
+    if !is_root() {
+        return;
+    }
+    let Some(profile) = AppArmorProfile::load() else { return };
+    let env = Env::new();
+    let label = |id: &str, edit: BundleEdit| {
+        // cat is sh's child: its /proc/PID is not the init's, which the attack covers.
+        let mut b = env.bundle(id, &["sh", "-c", "cat /proc/self/attr/current; true"]);
+        let fake = b.path.join("fake");
+        // Empty decoys wherever the runtime might write.
+        for dir in ["attr/apparmor", "thread-self/attr/apparmor", "self/attr/apparmor"] {
+            std::fs::create_dir_all(fake.join(dir)).unwrap();
+            std::fs::write(fake.join(dir).join("exec"), "").unwrap();
+            std::fs::write(fake.join(dir).join("../exec"), "").unwrap();
+        }
+        b.edit(|c| {
+            c["process"]["apparmorProfile"] = json!(profile.name);
+            edit(c, &fake);
+        });
+        let (code, stdout, stderr) = run_output(&env, &b, id);
+        env.assert_gone(id, &b);
+        eprintln!("{id}: exit {code}: {stdout} {stderr}");
+        let written: Vec<_> = [
+            "attr/apparmor/exec",
+            "attr/exec",
+            "thread-self/attr/apparmor/exec",
+            "thread-self/attr/exec",
+        ]
+        .iter()
+        .filter(|f| std::fs::read(fake.join(f)).is_ok_and(|t| !t.is_empty()))
+        .collect();
+        assert!(written.is_empty(), "{id}: the profile went to the decoy {written:?}");
+        (code, stdout, stderr)
+    };
+    let (code, stdout, stderr) = label("aa", |_, _| {});
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.trim(), format!("{} (enforce)", profile.name));
+    let attacks: [(&str, BundleEdit); 2] = [("aafakeproc", fake_proc), ("aaoverattr", bind_over_attr)];
+    for (id, edit) in attacks {
+        let (code, stdout, stderr) = label(id, edit);
+        let confined = stdout.trim() == format!("{} (enforce)", profile.name);
+        assert!(
+            confined || (code != 0 && stderr.contains("apparmorProfile")),
+            "{id}: ran unconfined: {stdout} {stderr}"
+        );
+    }
+}
