@@ -5,8 +5,9 @@
 # hidden, so every runtime gets the same view). Prints medians and ratios.
 #
 # Usage (root): contrib/bench/run-bench.sh [RUNS [BASELINE]]   needs hyperfine, runc, crun
-# BASELINE: another myshim binary (e.g. built from an older commit), timed in
-# the same run as "baseline" so a change's cost is a ratio of two medians.
+# BASELINE: another myshim binary (e.g. built from an older commit): then
+# myshim and it also run alternately, one `run` each in turn, so that load
+# from others on a shared machine hits both alike; prints both medians.
 set -eu
 runs=${1:-200}
 baseline=${2:-}
@@ -31,8 +32,6 @@ json.dump(c, open(p, "w"), indent=1)
 PY
 
 # The timed commands: each is `sh -c` so $$ gives a fresh id for every runtime alike.
-extra=''
-[ -z "$baseline" ] || extra="-n baseline \"sh -c 'exec $baseline --root $work/state-base run b\\\$\\\$'\""
 cat > "$work/inner.sh" <<EOF2
 set -eu
 umount /sys/fs/cgroup/unified 2>/dev/null || true
@@ -40,8 +39,23 @@ cd "$work/bundle"
 hyperfine -N --warmup 10 --runs $runs --export-json "$work/result.json" \\
   -n myshim "sh -c 'exec $myshim --root $work/state-myshim run m\\\$\\\$'" \\
   -n crun   "sh -c 'exec crun --root $work/state-crun run c\\\$\\\$'" \\
-  -n runc   "sh -c 'exec runc --root $work/state-runc run r\\\$\\\$'" $extra
+  -n runc   "sh -c 'exec runc --root $work/state-runc run r\\\$\\\$'"
+[ -z "$baseline" ] || python3 "$work/alternate.py" "$myshim" "$baseline" $runs "$work"
 EOF2
+cat > "$work/alternate.py" <<'PY'
+import statistics, subprocess, sys, time
+new, base, runs, work = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+times = {"myshim": [], "baseline": []}
+for i in range(runs):
+    pair = [("myshim", new), ("baseline", base)]
+    for name, binary in pair if i % 2 else pair[::-1]:
+        start = time.perf_counter()
+        subprocess.run([binary, "--root", f"{work}/alt-{name}", "run", f"a{name}{i}"], check=True)
+        times[name].append(time.perf_counter() - start)
+m = {k: statistics.median(v) * 1000 for k, v in times.items()}
+print(f"\nalternating, median ms:  myshim {m['myshim']:.2f}  baseline {m['baseline']:.2f}  "
+      f"myshim/baseline = {m['myshim'] / m['baseline']:.3f}")
+PY
 unshare -m --propagation private sh "$work/inner.sh"
 
 python3 - "$work/result.json" <<'PY'
@@ -50,6 +64,4 @@ r = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}
 print()
 print("median ms:  " + "  ".join(f"{k} {v*1000:.2f}" for k, v in r.items()))
 print(f"myshim/crun = {r['myshim']/r['crun']:.2f}   myshim/runc = {r['myshim']/r['runc']:.2f}")
-if "baseline" in r:
-    print(f"myshim/baseline = {r['myshim']/r['baseline']:.2f}   baseline/crun = {r['baseline']/r['crun']:.2f}")
 PY
