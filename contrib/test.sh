@@ -9,3 +9,4 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets -q -- -D warnings
 cargo test --workspace
 contrib/test-cgroup2-vm.sh   # the cgroup tests again on cgroup v2, in a VM
+contrib/test-apparmor-vm.sh  # AppArmor profiles, in a VM whose kernel has AppArmor

@@ -11,10 +11,16 @@ mod table;
 use std::time::Duration;
 
 fn main() {
-    // First, while this process has one thread: see spawner.rs.
-    if let Err(e) = spawner::fork_if_serving() {
-        eprintln!("containerd-shim-myshim-v2: {e:#}");
-        std::process::exit(1);
+    // The serving shim (with `-socket`; not `start` or `delete`) clones
+    // processes into containers. First, while it has one thread: run from a
+    // write-protected image of this binary (CVE-2019-5736), then fork the
+    // helper (see spawner.rs).
+    if std::env::args().any(|a| a == "-socket" || a == "--socket") {
+        let ready = myshim_runtime::exe_guard::ensure_protected_exe().and_then(|_| spawner::fork_helper());
+        if let Err(e) = ready {
+            eprintln!("containerd-shim-myshim-v2: {e:#}");
+            std::process::exit(1);
+        }
     }
     // One thread serves ttrpc, reaps children, copies IO and publishes
     // events. The blocking pool is only used while setting up the socket:

@@ -42,12 +42,9 @@ pub struct Spawned {
 
 static HELPER: OnceLock<Mutex<Channel>> = OnceLock::new();
 
-/// Forks the helper when this invocation is the serving shim (it has
-/// `-socket`); `start` and `delete` invocations need none. Call first in main.
-pub fn fork_if_serving() -> Result<()> {
-    if !std::env::args().any(|a| a == "-socket" || a == "--socket") {
-        return Ok(());
-    }
+/// Forks the helper. Call first in the serving shim's main, while it has
+/// one thread; `start` and `delete` invocations need none.
+pub fn fork_helper() -> Result<()> {
     let (shim_end, helper_end) = sync::pair()?;
     // SAFETY: nothing but this thread exists yet.
     match unsafe { nix::unistd::fork() }.context("forking the spawn helper")? {

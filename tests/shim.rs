@@ -403,6 +403,12 @@ fn detached_task_ls_ps_exec_kill_delete() {
         // The shim serves everything on one thread, its fork helper on one.
         let threads: Vec<String> = c.shims().iter().map(|pid| status_field(*pid, "Threads")).collect();
         assert_eq!(threads, ["1", "1"], "{name}: threads of the shim and its helper");
+        // They run from a write-protected image of the binary, not from the
+        // file on disk (CVE-2019-5736; the runtime's security tests attack it).
+        for pid in c.shims() {
+            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+            assert_ne!(exe, Path::new(SHIM), "{name}: shim {pid} runs from its binary on disk");
+        }
         let ps = c.ok(&["task", "ps", "d1"]);
         assert_eq!(ps.lines().count(), 2, "{name}: {ps}");
         let out = c.ctr(&[

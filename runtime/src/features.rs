@@ -44,7 +44,7 @@ pub fn features() -> Value {
         "linux": {
             "namespaces": NAMESPACES,
             "capabilities": caps,
-            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true},
             "seccomp": {
                 "enabled": true,
                 "actions": SECCOMP_ACTIONS,
@@ -53,7 +53,7 @@ pub fn features() -> Value {
                 "knownFlags": SECCOMP_FLAGS,
                 "supportedFlags": SECCOMP_FLAGS,
             },
-            "apparmor": {"enabled": false},
+            "apparmor": {"enabled": true},
             "selinux": {"enabled": false},
         },
         "annotations": {"org.opencontainers.runtime-spec.features.version": crate::state::OCI_VERSION},
