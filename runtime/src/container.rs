@@ -94,31 +94,32 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
 
     // 4. The init, in its new namespaces.
     let (parent_end, child_end) = sync::pair()?;
-    let child = with_pid_namespace(plan.pid_join(), || {
-        namespaces::clone_with(
-            plan.clone3_flags() | parent_flag(opts.clone_parent),
-            cgroup_fd.as_ref(),
-            || {
-                // SAFETY: closing the child's copies of the parent's sync end (so
-                // the init sees EOF if the parent dies) and of the state lock.
-                unsafe {
-                    libc::close(parent_end.raw());
-                    libc::close(dir.lock_fd());
-                }
-                init::container_init(InitArgs {
-                    spec: &spec,
-                    bundle: &bundle,
-                    rootfs: &rootfs,
-                    namespaces: &plan,
-                    seccomp: seccomp.as_ref(),
-                    channel: &child_end,
-                    gate: StartGate::ExecFifo(state_dir_fd.try_clone().expect("dup state dir fd")),
-                    no_pivot: opts.no_pivot,
-                    preserve_fds: opts.preserve_fds,
-                })
-            },
-        )
-    })?;
+    let pid_join: Vec<_> = plan.pid_join().into_iter().collect();
+    let child = namespaces::clone_joined(
+        &pid_join,
+        plan.clone3_flags(),
+        opts.clone_parent,
+        cgroup_fd.as_ref(),
+        || {
+            // SAFETY: closing the child's copies of the parent's sync end (so
+            // the init sees EOF if the parent dies) and of the state lock.
+            unsafe {
+                libc::close(parent_end.raw());
+                libc::close(dir.lock_fd());
+            }
+            init::container_init(InitArgs {
+                spec: &spec,
+                bundle: &bundle,
+                rootfs: &rootfs,
+                namespaces: &plan,
+                seccomp: seccomp.as_ref(),
+                channel: &child_end,
+                gate: StartGate::ExecFifo(state_dir_fd.try_clone().expect("dup state dir fd")),
+                no_pivot: opts.no_pivot,
+                preserve_fds: opts.preserve_fds,
+            })
+        },
+    )?;
     drop(child_end);
     guard.pidfd = Some(child.pidfd.try_clone().context("dup pidfd")?);
     let saved = Saved {
@@ -205,17 +206,21 @@ pub(crate) fn compile_seccomp(spec: &Spec) -> Result<Option<crate::seccomp::Filt
         .transpose()
 }
 
-/// Creates the container's cgroup and applies linux.resources. Without root
-/// and without a cgroup it may write to, the container runs in ours.
+/// Creates the container's cgroup and applies linux.resources. Without real
+/// privileges (an ordinary user, or root of a user namespace as under
+/// rootlesskit) and without a cgroup it may write to, such as a delegated
+/// subtree, the container runs in ours.
 fn setup_cgroup(spec: &Spec, id: &str) -> Result<Option<Cgroup>> {
     let linux = spec.linux();
     let cgroup = Cgroup::for_container(linux, id)?;
     if let Err(e) = cgroup.create() {
-        if nix::unistd::geteuid().is_root() {
+        if crate::rootless::privileged() {
             let _ = cgroup.destroy();
             return Err(e);
         }
-        log::debug!("container {id:?} runs without its own cgroup: {e:#}");
+        // Only what this attempt made, empty: nothing else is ours to kill.
+        cgroup.remove_empty();
+        log::debug!("container {id:?} runs without its own cgroup (none writable or delegated here): {e:#}");
         return Ok(None);
     }
     let resources = linux.resources.clone().unwrap_or_default();
@@ -224,14 +229,6 @@ fn setup_cgroup(spec: &Spec, id: &str) -> Result<Option<Cgroup>> {
         return Err(e.context("linux.resources"));
     }
     Ok(Some(cgroup))
-}
-
-pub(crate) fn parent_flag(clone_parent: bool) -> u64 {
-    if clone_parent {
-        libc::CLONE_PARENT as u64
-    } else {
-        0
-    }
 }
 
 fn check_namespaces(spec: &Spec) -> Result<()> {
@@ -243,17 +240,6 @@ fn check_namespaces(spec: &Spec) -> Result<()> {
         bail!("hostname is set but linux.namespaces has no uts namespace");
     }
     Ok(())
-}
-
-/// Runs `f` with children landing in the joined pid namespace, if any, and
-/// restores ours for the children that follow.
-fn with_pid_namespace<T>(join: Option<&namespaces::Join>, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    let Some(join) = join else { return f() };
-    let own = namespaces::Join::open(NamespaceType::Pid, "/proc/self/ns/pid_for_children")?;
-    join.enter()?;
-    let result = f();
-    own.enter()?;
-    result
 }
 
 /// Writes the pid where a supervisor (systemd's PIDFile) reads it, atomically.

@@ -74,21 +74,17 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
     let cgroup = saved.cgroup();
     let cgroup_fd = cgroup.map(|c| c.v2_dir_fd()).transpose()?.flatten();
     let filter = crate::container::compile_seccomp(&saved.config)?;
-    let own_pid_ns = Join::open(NamespaceType::Pid, "/proc/self/ns/pid_for_children")?;
-    // Unprivileged, we have no say over the container's pid namespace until
-    // we are in its user namespace: join it here (this process is a CLI that
-    // exits after; a root shim never takes this path).
-    let parent_joined_userns = !nix::unistd::geteuid().is_root() && pid_join.is_some() && in_userns;
-    if parent_joined_userns {
-        if let Some(j) = joins.iter().find(|j| j.kind == NamespaceType::User) {
-            j.enter()?;
-        }
-    }
-    if let Some(j) = pid_join {
-        j.enter()?;
-    }
-    let flags = crate::container::parent_flag(opts.clone_parent);
-    let child = crate::namespaces::clone_with(flags, cgroup_fd.as_ref(), || {
+    // Without real privileges we could not come back from the container's
+    // pid namespace: the process is cloned through a hop, which for an
+    // ordinary user must first be in the container's user namespace.
+    let hop_joins_userns = !crate::rootless::privileged() && pid_join.is_some() && in_userns;
+    let user_join = joins.iter().find(|j| j.kind == NamespaceType::User);
+    let enter: Vec<&Join> = user_join
+        .filter(|_| hop_joins_userns)
+        .into_iter()
+        .chain(pid_join)
+        .collect();
+    let child = crate::namespaces::clone_joined(&enter, 0, opts.clone_parent, cgroup_fd.as_ref(), || {
         // SAFETY: the child's copy of the parent's end.
         unsafe { libc::close(parent_end.raw()) };
         let err = match exec_child(
@@ -96,7 +92,7 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
             &JoinPlan {
                 joins: &joins,
                 in_userns,
-                parent_joined_userns,
+                parent_joined_userns: hop_joins_userns,
                 seccomp: filter.as_ref(),
             },
             &child_end,
@@ -107,12 +103,7 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
         };
         let _ = child_end.send(&Msg::Error(format!("{err:#}")));
         1
-    });
-    // Inside the container's user namespace ours is out of reach: we exit soon.
-    if !parent_joined_userns {
-        own_pid_ns.enter()?;
-    }
-    let child = child?;
+    })?;
     drop(child_end);
     match follow_setup(opts, &saved, cgroup, &child, &parent_end) {
         Ok(console) => Ok(Spawned {
@@ -169,7 +160,7 @@ fn follow_setup(
 struct JoinPlan<'a> {
     joins: &'a [Join],
     in_userns: bool,
-    /// The parent is already in the container's user namespace.
+    /// The hop that cloned us already joined the container's user namespace.
     parent_joined_userns: bool,
     /// The container's filter applies to exec'd processes too.
     seccomp: Option<&'a crate::seccomp::Filter>,

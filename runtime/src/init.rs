@@ -65,6 +65,7 @@ fn init_steps(a: &InitArgs) -> Result<std::convert::Infallible> {
         bundle: a.bundle,
         rootfs: a.rootfs.to_path_buf(),
         in_userns,
+        unprivileged: a.namespaces.unprivileged(),
     };
     let console = plan.prepare(process.terminal)?;
 

@@ -17,6 +17,7 @@ pub mod namespaces;
 pub mod process;
 pub mod resources;
 pub mod rootfs;
+pub mod rootless;
 pub mod safe_path;
 pub mod seccomp;
 pub mod spec;

@@ -63,6 +63,9 @@ pub struct Plan {
     /// to children only), the others by the init, user first.
     pub joins: Vec<Join>,
     pub new_userns: bool,
+    /// The runtime itself is the host's root (see [`crate::rootless`]),
+    /// decided here in the parent, before any namespace changes.
+    pub runtime_privileged: bool,
 }
 
 impl Plan {
@@ -85,7 +88,14 @@ impl Plan {
             clone_flags,
             new_userns: clone_flags & clone_flag(NamespaceType::User) != 0,
             joins,
+            runtime_privileged: crate::rootless::privileged(),
         })
+    }
+
+    /// The init has no real privileges: it is in a user namespace of its
+    /// own or joined, or the runtime already was in one.
+    pub fn unprivileged(&self) -> bool {
+        self.new_userns || self.joins_userns() || !self.runtime_privileged
     }
 
     pub fn joins_userns(&self) -> bool {
@@ -254,6 +264,93 @@ pub fn clone_with(flags: u64, cgroup: Option<&OwnedFd>, child: impl FnOnce() -> 
         // SAFETY: the kernel wrote a fresh pidfd for the child.
         pidfd: unsafe { std::os::fd::FromRawFd::from_raw_fd(pidfd) },
     })
+}
+
+/// Clones `child` into the namespaces of `joins` (a user namespace, then a
+/// pid one; empty: ours). The host's root enters them and comes back; a
+/// runtime without real privileges clones through a hop (see
+/// [`clone_after_joining`]), and becomes a child subreaper itself unless
+/// `clone_parent` hands the process to our parent.
+pub fn clone_joined(
+    joins: &[&Join],
+    flags: u64,
+    clone_parent: bool,
+    cgroup: Option<&OwnedFd>,
+    child: impl FnOnce() -> i32,
+) -> Result<Child> {
+    let parent_flag = if clone_parent { libc::CLONE_PARENT as u64 } else { 0 };
+    if joins.is_empty() {
+        return clone_with(flags | parent_flag, cgroup, child);
+    }
+    if crate::rootless::privileged() {
+        let own = Join::open(NamespaceType::Pid, "/proc/self/ns/pid_for_children")?;
+        joins.iter().try_for_each(|j| j.enter())?;
+        let cloned = clone_with(flags | parent_flag, cgroup, child);
+        own.enter()?;
+        return cloned;
+    }
+    if !clone_parent {
+        // SAFETY: plain prctl with integer arguments.
+        if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+            return Err(std::io::Error::last_os_error()).context("prctl PR_SET_CHILD_SUBREAPER");
+        }
+    }
+    clone_after_joining(joins, flags, cgroup, child)
+}
+
+/// clone_with from a short-lived child (the hop) that first enters `joins`
+/// in order (a user namespace before a pid one). For a runtime without
+/// real privileges, which could not come back to its own pid namespace:
+/// setns asks for CAP_SYS_ADMIN over that namespace's owner, the host's
+/// initial user namespace. The new process is the hop's child; when the hop
+/// exits it is reparented to the nearest child subreaper, which must be
+/// the caller or an ancestor that should own it (the shim is one).
+pub fn clone_after_joining(
+    joins: &[&Join],
+    flags: u64,
+    cgroup: Option<&OwnedFd>,
+    child: impl FnOnce() -> i32,
+) -> Result<Child> {
+    let (ours, hops) = crate::sync::pair()?;
+    let hop = clone_with(0, None, || {
+        // SAFETY: closing the hop's copy of our end.
+        unsafe { libc::close(ours.raw()) };
+        let cloned = joins.iter().try_for_each(|j| j.enter()).and_then(|_| {
+            clone_with(flags, cgroup, || {
+                // SAFETY: closing the new process's copy of the hop's end.
+                unsafe { libc::close(hops.raw()) };
+                child()
+            })
+        });
+        let sent = match cloned {
+            Ok(c) => hops.send_bytes(&c.pid.to_le_bytes(), &[c.pidfd.as_raw_fd()]),
+            Err(e) => hops.send_bytes(format!("{e:#}").as_bytes(), &[]),
+        };
+        i32::from(sent.is_err())
+    })?;
+    drop(hops);
+    let reply = ours.recv_bytes();
+    reap(&hop.pidfd);
+    let (bytes, mut fds) = reply.context("the process that joins the container's namespaces")?;
+    match (<[u8; 4]>::try_from(bytes.as_slice()), fds.pop()) {
+        (Ok(pid), Some(pidfd)) => Ok(Child {
+            pid: i32::from_le_bytes(pid),
+            pidfd,
+        }),
+        _ if bytes.is_empty() => bail!("the process that joins the container's namespaces died"),
+        _ => bail!("{}", String::from_utf8_lossy(&bytes)),
+    }
+}
+
+/// Waits for a child of ours to exit and reaps it.
+fn reap(pidfd: &OwnedFd) {
+    // SAFETY: waitid on a pidfd we own, into a zeroed siginfo.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        while libc::waitid(libc::P_PIDFD, pidfd.as_raw_fd() as libc::id_t, &mut info, libc::WEXITED) < 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+        {}
+    }
 }
 
 #[cfg(test)]

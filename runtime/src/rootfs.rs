@@ -167,7 +167,11 @@ pub struct RootfsPlan<'a> {
     pub spec: &'a Spec,
     pub bundle: &'a Path,
     pub rootfs: PathBuf,
+    /// In a user namespace of its own or joined (ids in mount options must be mapped).
     pub in_userns: bool,
+    /// Without real privileges (see [`crate::namespaces::Plan::unprivileged`]):
+    /// no mknod, and the host's cgroups stay read-only.
+    pub unprivileged: bool,
 }
 
 /// The pty the init made from the container's own devpts.
@@ -208,7 +212,7 @@ impl RootfsPlan<'_> {
             self.mount_one(&root, m)
                 .with_context(|| format!("mount {} ({})", m.destination, m.kind.as_deref().unwrap_or("bind")))?;
         }
-        if self.in_userns {
+        if self.unprivileged {
             readonly_host_cgroups(&root)?;
         }
         let dev_is_bind = self
@@ -370,7 +374,7 @@ impl RootfsPlan<'_> {
         let _ = nix::unistd::unlinkat(Some(parent.as_raw_fd()), name, nix::unistd::UnlinkatFlags::NoRemoveDir);
         let parent_path = fd_path(&parent);
         let full = Path::new(&parent_path).join(name);
-        if self.in_userns {
+        if self.unprivileged {
             // mknod is not allowed in a user namespace: bind the host's node.
             let target = ensure_in_root(root, path, Leaf::File)?;
             return mount_at(

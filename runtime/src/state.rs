@@ -12,9 +12,10 @@ pub const OCI_VERSION: &str = "1.2.0";
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
 
-/// The default `--root`: /run/myshim for root, $XDG_RUNTIME_DIR/myshim otherwise.
+/// The default `--root`: /run/myshim for root, $XDG_RUNTIME_DIR/myshim for
+/// an ordinary user and for root of a user's namespace (rootlesskit).
 pub fn default_root() -> PathBuf {
-    if !nix::unistd::geteuid().is_root() {
+    if !nix::unistd::geteuid().is_root() || crate::rootless::root_of_users_namespace() {
         if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
             return PathBuf::from(dir).join("myshim");
         }

@@ -2,72 +2,35 @@
 //! test and removed after it, runs containers with no help from root.
 
 mod common;
+#[path = "common/user.rs"]
+mod user;
 use common::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::{Command, Output};
+use user::ThrowawayUser;
 
-/// A throwaway user with a home-less temp dir of its own and subuid ranges.
+/// A throwaway user (see common/user.rs) with a copy of myshim.
 struct User {
-    name: String,
-    uid: u32,
-    dir: tempfile::TempDir,
+    account: ThrowawayUser,
     myshim: PathBuf,
 }
 
-static SEQ: AtomicU32 = AtomicU32::new(0);
-
-/// useradd/userdel and our edits of /etc/subuid and /etc/subgid, one at a
-/// time: tests run in parallel threads and the files are rewritten whole.
-static ACCOUNTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+impl std::ops::Deref for User {
+    type Target = ThrowawayUser;
+    fn deref(&self) -> &ThrowawayUser {
+        &self.account
+    }
+}
 
 impl User {
     fn new() -> User {
-        let name = format!("msrl{}x{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst));
-        let accounts = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
-        let out = Command::new("useradd")
-            .args(["--no-create-home", "--shell", "/bin/sh", &name])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "useradd: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let id = |flag: &str| {
-            let o = Command::new("id").args([flag, &name]).output().unwrap();
-            String::from_utf8_lossy(&o.stdout).trim().parse::<u32>().unwrap()
-        };
-        let uid = id("-u");
-        // Ranges that useradd may not have added: take a block by uid.
-        let start = 300_000 + (uid % 1000) * 65_536;
-        for file in ["/etc/subuid", "/etc/subgid"] {
-            let text = std::fs::read_to_string(file).unwrap_or_default();
-            if !text.lines().any(|l| l.starts_with(&format!("{name}:"))) {
-                let mut f = std::fs::OpenOptions::new().append(true).open(file).unwrap();
-                std::io::Write::write_all(&mut f, format!("{name}:{start}:65536\n").as_bytes()).unwrap();
-            }
-        }
-        drop(accounts);
-        let dir = tempfile::Builder::new().prefix("myshim-rootless").tempdir().unwrap();
-        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let account = ThrowawayUser::new();
         // The user may not reach the build tree: run a copy of the binary.
-        let myshim = dir.path().join("myshim");
+        let myshim = account.path("myshim");
         std::fs::copy(MYSHIM, &myshim).unwrap();
-        let u = User { name, uid, dir, myshim };
-        u.chown(u.dir.path());
-        u
-    }
-
-    fn chown(&self, path: &Path) {
-        let status = Command::new("chown")
-            .arg("-R")
-            .arg(format!("{0}:{0}", self.name))
-            .arg(path)
-            .status()
-            .unwrap();
-        assert!(status.success());
+        account.chown(&myshim);
+        User { account, myshim }
     }
 
     fn xdg(&self) -> PathBuf {
@@ -100,14 +63,8 @@ impl User {
     fn command(&self, args: &[&str]) -> Command {
         std::fs::create_dir_all(self.xdg()).unwrap();
         self.chown(&self.xdg());
-        // By path: a test may give the user a PATH without it.
-        let mut c = Command::new("/usr/bin/setpriv");
-        c.args(["--reuid", &self.name, "--regid", &self.name, "--init-groups", "--"])
-            .arg(&self.myshim)
-            .args(args)
-            .env("XDG_RUNTIME_DIR", self.xdg())
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null());
+        let mut c = self.account.command(&self.myshim);
+        c.args(args).env("XDG_RUNTIME_DIR", self.xdg());
         c
     }
 
@@ -141,18 +98,6 @@ impl Drop for User {
         for e in std::fs::read_dir(&root).into_iter().flatten().flatten() {
             let id = e.file_name().to_string_lossy().into_owned();
             let _ = self.myshim(&["delete", "--force", &id]);
-        }
-        let _accounts = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = Command::new("userdel").arg(&self.name).output();
-        for file in ["/etc/subuid", "/etc/subgid"] {
-            if let Ok(text) = std::fs::read_to_string(file) {
-                let kept: String = text
-                    .lines()
-                    .filter(|l| !l.starts_with(&format!("{}:", self.name)))
-                    .map(|l| format!("{l}\n"))
-                    .collect();
-                let _ = std::fs::write(file, kept);
-            }
         }
     }
 }
@@ -193,16 +138,7 @@ fn lifecycle_with_id_ranges_through_newuidmap() {
     }
     let u = User::new();
     let b = u.bundle("b2", &["sleep", "100"]);
-    let subuid = std::fs::read_to_string("/etc/subuid").unwrap();
-    let start: u32 = subuid
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{}:", u.name)))
-        .unwrap()
-        .split(':')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let start = u.subuid_start();
     u.edit(&b, |c| {
         let maps =
             json!([{"containerID": 0, "hostID": u.uid, "size": 1}, {"containerID": 1, "hostID": start, "size": 65536}]);

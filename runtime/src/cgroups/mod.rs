@@ -174,8 +174,8 @@ impl Cgroup {
             if resources.devices.is_empty() && devices.is_empty() {
                 return Ok(());
             }
-            if !nix::unistd::geteuid().is_root() {
-                log::debug!("device rules need a BPF program, which only root may load: not applied");
+            if !crate::rootless::privileged() {
+                log::debug!("device rules need a BPF program, which only the host's root may load: not applied");
                 return Ok(());
             }
             let rules = crate::resources::effective_device_rules(&resources.devices, devices);
@@ -253,12 +253,20 @@ impl Cgroup {
         self.kill_all()?;
         for (_, dir) in &self.dirs {
             remove_dir_retrying(dir)?;
-            // The shared /myshim parent goes with its last container.
-            if let Some(parent) = dir.parent().filter(|p| p.file_name().is_some_and(|n| n == "myshim")) {
-                let _ = std::fs::remove_dir(parent);
-            }
+            remove_shared_parent(dir);
         }
         Ok(())
+    }
+
+    /// Removes the directories that are empty (no process, no child
+    /// cgroup), killing nothing: the clean-up after a create that failed
+    /// where the cgroup may not be the caller's to empty.
+    pub fn remove_empty(&self) {
+        for (_, dir) in &self.dirs {
+            if std::fs::remove_dir(dir).is_ok() {
+                remove_shared_parent(dir);
+            }
+        }
     }
 
     /// SIGKILL to every process in the cgroup, returning once it is empty:
@@ -271,6 +279,13 @@ impl Cgroup {
             .dir(if self.unified { "" } else { "pids" })
             .or(self.dirs.first().map(|(_, d)| d.as_path()));
         dir.map_or(Ok(()), kill_listed)
+    }
+}
+
+/// The shared /myshim parent goes with its last container.
+fn remove_shared_parent(dir: &Path) {
+    if let Some(parent) = dir.parent().filter(|p| p.file_name().is_some_and(|n| n == "myshim")) {
+        let _ = std::fs::remove_dir(parent);
     }
 }
 

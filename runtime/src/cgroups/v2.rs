@@ -7,16 +7,23 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Enables every available controller in each ancestor's subtree_control,
-/// from the root down, so the new cgroup gets them.
+/// from the root down, so the new cgroup gets them. Levels that have them
+/// all already are not written: a delegated subtree's owner may write only
+/// below the delegation point.
 pub(super) fn enable_controllers(dir: &Path) -> Result<()> {
     let root = Path::new(super::CGROUP_ROOT);
     let mut levels: Vec<&Path> = dir.ancestors().skip(1).take_while(|p| p.starts_with(root)).collect();
     levels.reverse();
     for level in levels {
         let available = read(level, "cgroup.controllers")?;
-        let wanted: Vec<String> = available.split_whitespace().map(|c| format!("+{c}")).collect();
-        if !wanted.is_empty() {
-            write(level, "cgroup.subtree_control", &wanted.join(" "))?;
+        let enabled = read(level, "cgroup.subtree_control")?;
+        let missing: Vec<String> = available
+            .split_whitespace()
+            .filter(|c| !enabled.split_whitespace().any(|e| e == *c))
+            .map(|c| format!("+{c}"))
+            .collect();
+        if !missing.is_empty() {
+            write(level, "cgroup.subtree_control", &missing.join(" "))?;
         }
     }
     Ok(())
