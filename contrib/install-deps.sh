@@ -2,7 +2,7 @@
 # install-deps.sh: the Debian packages myshim's build, tests and benchmarks
 # use, installed only where missing (root).
 set -eu
-pkgs="apparmor busybox-static procps bsdutils util-linux passwd tar gzip uidmap libseccomp-dev golang-github-containers-common runc crun hyperfine containerd"
+pkgs="apparmor busybox-static procps bsdutils util-linux passwd tar gzip uidmap rootlesskit libseccomp-dev golang-github-containers-common runc crun hyperfine containerd"
 missing=""
 for p in $pkgs; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
