@@ -18,7 +18,14 @@ shim=$(cargo test -q --test shim --no-run --message-format=json 2>/dev/null |
   grep '"name":"shim"' | grep '"kind":\["test"\]' |
   sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
 [ -x "$shim" ] || { echo "test-cgroup2-vm.sh: could not build the shim tests" >&2; exit 1; }
+rootless=$(cargo test -q -p myshim-runtime --test rootless --no-run --message-format=json 2>/dev/null |
+  grep '"name":"rootless"' | grep '"kind":\["test"\]' |
+  sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
+[ -x "$rootless" ] || { echo "test-cgroup2-vm.sh: could not build the rootless tests" >&2; exit 1; }
 # The cgroup tests, then the shim's metrics/pause/OOM test with the host's
 # containerd (the VM sees the host's /usr).
 "$vm" --timeout 900 --share "$PWD" -- "$bin" --test-threads=2
+# Rootless containers with and without a delegated cgroup v2 subtree (the
+# tests make their throwaway user in the VM's own /etc).
+"$vm" --timeout 900 --share "$PWD" -- "$rootless" --test-threads=2
 exec "$vm" --timeout 900 --share "$PWD" -- "$shim" metrics_pause_resume_and_oom

@@ -117,6 +117,8 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
                 gate: StartGate::ExecFifo(state_dir_fd.try_clone().expect("dup state dir fd")),
                 no_pivot: opts.no_pivot,
                 preserve_fds: opts.preserve_fds,
+                cgroup_dir: cgroup.as_ref().filter(|c| c.is_v2()).and_then(|c| c.dir("")),
+                join_cgroup: cgroup.as_ref().filter(|_| !plan.new_userns),
             })
         },
     )?;
@@ -134,11 +136,12 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         cgroup: cgroup.clone(),
     };
 
-    // 5. Into its cgroup (v1), ids mapped; then follow its setup until it
-    //    waits for start.
+    // 5. Ids mapped, and into its v1 cgroup if it cannot move itself from
+    //    its new user namespace; then follow its setup until it waits for
+    //    start.
     let placed = cgroup
         .as_ref()
-        .filter(|c| !c.is_v2())
+        .filter(|c| !c.is_v2() && plan.new_userns)
         .map_or(Ok(()), |c| c.add_pid(child.pid))
         .and_then(|_| match plan.new_userns {
             true => namespaces::write_id_maps(child.pid, spec.linux()),

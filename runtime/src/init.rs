@@ -31,6 +31,10 @@ pub struct InitArgs<'a> {
     pub gate: StartGate,
     pub no_pivot: bool,
     pub preserve_fds: u32,
+    /// The container's own cgroup v2 directory, if it has one.
+    pub cgroup_dir: Option<&'a Path>,
+    /// The v1 cgroup the init moves itself into (when the parent does not).
+    pub join_cgroup: Option<&'a crate::cgroups::Cgroup>,
 }
 
 /// The container init: never returns on success (it is the user's program).
@@ -51,6 +55,9 @@ fn init_steps(a: &InitArgs) -> Result<std::convert::Infallible> {
     // 1. Namespaces, once the parent has put us in our cgroup and written
     //    the id maps of a new user namespace.
     a.channel.expect(Msg::Proceed)?;
+    if let Some(cgroup) = a.join_cgroup {
+        cgroup.join_self()?;
+    }
     a.namespaces.enter_in_child()?;
     if in_userns {
         become_root_in_userns()?;
@@ -66,6 +73,7 @@ fn init_steps(a: &InitArgs) -> Result<std::convert::Infallible> {
         rootfs: a.rootfs.to_path_buf(),
         in_userns,
         unprivileged: a.namespaces.unprivileged(),
+        own_cgroup: a.cgroup_dir.map(Path::to_path_buf),
     };
     let console = plan.prepare(process.terminal)?;
 

@@ -172,6 +172,8 @@ pub struct RootfsPlan<'a> {
     /// Without real privileges (see [`crate::namespaces::Plan::unprivileged`]):
     /// no mknod, and the host's cgroups stay read-only.
     pub unprivileged: bool,
+    /// The container's own cgroup v2 directory on the host, if it has one.
+    pub own_cgroup: Option<PathBuf>,
 }
 
 /// The pty the init made from the container's own devpts.
@@ -308,28 +310,54 @@ impl RootfsPlan<'_> {
     /// of the host's /sys/fs/cgroup made read-only as a whole. The container
     /// lives in the caller's cgroup until cgroups are managed, so this is the
     /// same view runc gives, in two syscalls instead of two per hierarchy.
+    /// Without real privileges the kernel may refuse a cgroup2 mount (always
+    /// without a cgroup namespace, as in containerd's default spec under
+    /// rootlesskit): then the container's own cgroup (a delegated one) is
+    /// bound there, or the host's tree read-only.
     fn mount_cgroup(&self, root: &OwnedFd, dest: &Path, opts: &MountOptions) -> Result<()> {
-        let target = ensure_in_root(root, dest, Leaf::Dir)?;
-        if crate::cgroups::is_unified_host() {
-            return mount_at(
-                Some("cgroup2"),
-                &fd_path(&target),
-                Some("cgroup2"),
-                opts.flags,
-                None,
-                &|| "mounting cgroup2".into(),
-            );
+        let ro = opts.flags.contains(MsFlags::MS_RDONLY);
+        if !crate::cgroups::is_unified_host() {
+            return self.bind_cgroups(root, dest, Path::new("/sys/fs/cgroup"), ro || self.unprivileged);
         }
+        let target = ensure_in_root(root, dest, Leaf::Dir)?;
+        // The superblock is the host's one: "ro" would ask to remount it;
+        // it goes on this mount only.
+        let flags = opts.flags & !MsFlags::MS_RDONLY;
+        match mount(
+            Some("cgroup2"),
+            fd_path(&target).as_str(),
+            Some("cgroup2"),
+            flags,
+            None::<&str>,
+        ) {
+            Ok(()) => readonly_mount_if(root, dest, ro),
+            Err(e @ (nix::errno::Errno::EPERM | nix::errno::Errno::EBUSY)) if self.unprivileged => {
+                let (source, ro) = match &self.own_cgroup {
+                    Some(dir) => (dir.as_path(), ro),
+                    None => (Path::new("/sys/fs/cgroup"), true),
+                };
+                log::debug!("mounting cgroup2: {e}: binding {} instead", source.display());
+                self.bind_cgroups(root, dest, source, ro)
+            }
+            Err(e) => Err(e).context("mounting cgroup2"),
+        }
+    }
+
+    /// `source` (the host's /sys/fs/cgroup or a cgroup in it), recursively,
+    /// at `dest`, nosuid, nodev, noexec and read-only if `ro`.
+    fn bind_cgroups(&self, root: &OwnedFd, dest: &Path, source: &Path, ro: bool) -> Result<()> {
+        let target = ensure_in_root(root, dest, Leaf::Dir)?;
         let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
-        mount_at(Some("/sys/fs/cgroup"), &fd_path(&target), None, flags, None, &|| {
-            "binding the host's /sys/fs/cgroup".into()
+        let src = source.to_str().context("cgroup path is not UTF-8")?;
+        mount_at(Some(src), &fd_path(&target), None, flags, None, &|| {
+            format!("binding {src}")
         })?;
         let mounted = open_in_root(root, dest, libc::O_PATH)?;
         let mut attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
-        if opts.flags.contains(MsFlags::MS_RDONLY) {
+        if ro {
             attrs |= MOUNT_ATTR_RDONLY;
         }
-        set_attr_recursive(&mounted, attrs).context("making the cgroup mounts read-only")
+        set_attr_recursive(&mounted, attrs).with_context(|| format!("setting the attributes of the bound {src}"))
     }
 
     fn create_devices(&self, root: &OwnedFd) -> Result<()> {
@@ -405,6 +433,15 @@ impl RootfsPlan<'_> {
         .with_context(|| format!("chown {}", d.path))?;
         Ok(())
     }
+}
+
+/// Makes the mount at `dest` (not its superblock) read-only when `ro`.
+fn readonly_mount_if(root: &OwnedFd, dest: &Path, ro: bool) -> Result<()> {
+    if !ro {
+        return Ok(());
+    }
+    let mounted = open_in_root(root, dest, libc::O_PATH)?;
+    set_attr_recursive(&mounted, MOUNT_ATTR_RDONLY).with_context(|| format!("making {} read-only", dest.display()))
 }
 
 pub(crate) const MOUNT_ATTR_RDONLY: u64 = 0x1;

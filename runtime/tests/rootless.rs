@@ -138,13 +138,13 @@ fn lifecycle_with_id_ranges_through_newuidmap() {
     }
     let u = User::new();
     let b = u.bundle("b2", &["sleep", "100"]);
-    let start = u.subuid_start();
+    let start = u.subid_start("/etc/subuid");
+    let gid_start = u.subid_start("/etc/subgid");
     u.edit(&b, |c| {
-        let maps =
+        c["linux"]["uidMappings"] =
             json!([{"containerID": 0, "hostID": u.uid, "size": 1}, {"containerID": 1, "hostID": start, "size": 65536}]);
-        c["linux"]["uidMappings"] = maps.clone();
         c["linux"]["gidMappings"] =
-            json!([{"containerID": 0, "hostID": u.uid, "size": 1}, {"containerID": 1, "hostID": start, "size": 65536}]);
+            json!([{"containerID": 0, "hostID": u.gid, "size": 1}, {"containerID": 1, "hostID": gid_start, "size": 65536}]);
     });
     let bs = b.to_str().unwrap();
     u.ok(&["create", "-b", bs, "c2"]);
@@ -310,6 +310,194 @@ fn host_cgroups_stay_read_only_in_a_rootless_container() {
         );
         let now = std::fs::read_to_string(cg.host().join("pids.max")).unwrap();
         assert_eq!(now, limit, "{id}: the host cgroup's limit changed");
+        assert_no_leftovers(&b);
+    }
+}
+
+/// A cgroup v2 directory of the test's own at the top of the host's tree,
+/// with a leaf `leader` where the user's commands start. Delegated to a
+/// user the way systemd delegates (the directory and its cgroup.procs,
+/// cgroup.subtree_control and cgroup.threads are the user's, its limit
+/// files stay root's), or left to root. Everything in it is killed and
+/// removed on drop.
+struct HostCgroup {
+    dir: PathBuf,
+}
+
+const DELEGATED_FILES: [&str; 3] = ["cgroup.procs", "cgroup.subtree_control", "cgroup.threads"];
+
+impl HostCgroup {
+    fn new(name: &str, delegate_to: Option<&User>) -> HostCgroup {
+        let cg = HostCgroup {
+            dir: Path::new("/sys/fs/cgroup").join(name),
+        };
+        std::fs::create_dir(&cg.dir).unwrap();
+        std::fs::create_dir(cg.dir.join("leader")).unwrap();
+        if let Some(u) = delegate_to {
+            let owner = Some(nix::unistd::Uid::from_raw(u.uid));
+            let mut paths = vec![
+                cg.dir.clone(),
+                cg.dir.join("leader"),
+                cg.dir.join("leader/cgroup.procs"),
+            ];
+            paths.extend(DELEGATED_FILES.iter().map(|f| cg.dir.join(f)));
+            for p in paths {
+                nix::unistd::chown(&p, owner, None).unwrap();
+            }
+        }
+        cg
+    }
+
+    /// `cmd` starts in the leader cgroup (moved there before it execs).
+    fn start_in_leader(&self, cmd: &mut Command) {
+        use std::os::unix::{ffi::OsStringExt, process::CommandExt};
+        let procs = std::ffi::CString::new(self.dir.join("leader/cgroup.procs").into_os_string().into_vec()).unwrap();
+        // SAFETY: open/write/close between fork and exec are async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let written = libc::write(fd, b"0".as_ptr().cast(), 1);
+                libc::close(fd);
+                if written != 1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+
+    fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.dir.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    }
+}
+
+impl Drop for HostCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::write(self.dir.join("cgroup.kill"), "1");
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        dirs.push(self.dir.clone());
+        for d in dirs {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while std::fs::remove_dir(&d).is_err_and(|e| e.raw_os_error() == Some(libc::EBUSY))
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+impl User {
+    /// `myshim ARGS` as the user, started in `cg`'s leader cgroup.
+    fn ok_in(&self, cg: &HostCgroup, args: &[&str]) -> Output {
+        let mut cmd = self.command(args);
+        cg.start_in_leader(&mut cmd);
+        let out = output_via_files(&mut cmd);
+        assert!(
+            out.status.success(),
+            "myshim {args:?} as {}: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+}
+
+fn cgroup_v2_ready() -> bool {
+    let v2 = myshim_runtime::cgroups::is_unified_host();
+    if !v2 {
+        eprintln!("skipped: cgroup v2 only (contrib/test-cgroup2-vm.sh runs it in a VM)");
+    }
+    ready() && v2
+}
+
+/// A delegated cgroup v2 subtree: the user's container gets a cgroup in it
+/// with its limits, read back on the host and from inside the container
+/// (its cgroup namespace is rooted there), for the init and an exec'd
+/// process; delete removes it.
+#[test]
+fn delegated_cgroup_v2_subtree_gets_the_limits() {
+    if !cgroup_v2_ready() {
+        return;
+    }
+    let u = User::new();
+    let cg = HostCgroup::new(&format!("myshim-delegated-{}", u.name), Some(&u));
+    let b = u.bundle("dg", &["sleep", "1000"]);
+    let rel = format!("/{}/dg", cg.dir.file_name().unwrap().to_string_lossy());
+    u.edit(&b, |c| {
+        c["linux"]["cgroupsPath"] = json!(rel);
+        c["linux"]["resources"] = json!({"pids": {"limit": 20}, "memory": {"limit": 67_108_864}});
+    });
+    u.ok_in(&cg, &["create", "-b", b.to_str().unwrap(), "dg"]);
+    u.ok_in(&cg, &["start", "dg"]);
+    assert_eq!(cg.read("dg/pids.max").trim(), "20");
+    assert_eq!(cg.read("dg/memory.max").trim(), "67108864");
+    let state: Value = serde_json::from_str(&u.ok(&["state", "dg"])).unwrap();
+    let pid = state["pid"].as_i64().unwrap();
+    let host_view = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert_eq!(host_view.trim(), format!("0::{rel}"));
+    let script = "cat /proc/self/cgroup /sys/fs/cgroup/pids.max /sys/fs/cgroup/memory.max";
+    let out = u.ok_in(&cg, &["exec", "dg", "sh", "-c", script]);
+    let inside = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        inside.split_whitespace().collect::<Vec<_>>(),
+        ["0::/", "20", "67108864"],
+        "{inside}"
+    );
+    u.ok_in(&cg, &["delete", "--force", "dg"]);
+    assert!(!cg.dir.join("dg").exists(), "the container's cgroup is left");
+    assert_no_leftovers(&b);
+}
+
+/// Without delegation (the user's commands run in a cgroup of root's), the
+/// container runs in the caller's cgroup, says so once at debug level, and
+/// sees the cgroup tree read-only: through cgroup2 in its own cgroup
+/// namespace (the template), or through the host's tree bound read-only
+/// when it has none (as containerd's default spec).
+#[test]
+fn without_delegation_a_rootless_container_runs_without_a_cgroup() {
+    if !cgroup_v2_ready() {
+        return;
+    }
+    let u = User::new();
+    let cg = HostCgroup::new(&format!("myshim-undelegated-{}", u.name), None);
+    let script = "cat /proc/self/cgroup; touch /sys/fs/cgroup/x 2>/dev/null || echo cgroup-ro";
+    let own_cgroupns = "0::/ cgroup-ro".to_string();
+    let no_cgroupns = format!("0::/{}/leader cgroup-ro", cg.dir.file_name().unwrap().to_string_lossy());
+    for (id, keep_cgroupns, expected) in [("ns", true, own_cgroupns), ("nons", false, no_cgroupns)] {
+        let b = u.bundle(id, &["sh", "-c", script]);
+        u.edit(&b, |c| {
+            c["linux"]["resources"] = json!({"pids": {"limit": 20}});
+            if !keep_cgroupns {
+                c["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|n| n["type"] != "cgroup");
+            }
+        });
+        let out = u.ok_in(&cg, &["--debug", "run", "-b", b.to_str().unwrap(), id]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            stdout.split_whitespace().collect::<Vec<_>>().join(" "),
+            expected,
+            "{id}"
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let said = stderr
+            .lines()
+            .filter(|l| l.contains("runs without its own cgroup"))
+            .count();
+        assert_eq!(said, 1, "{id}: {stderr}");
+        assert!(!Path::new("/sys/fs/cgroup/myshim").join(id).exists(), "{id}");
         assert_no_leftovers(&b);
     }
 }

@@ -37,6 +37,8 @@ impl Accounts {
 pub struct ThrowawayUser {
     pub name: String,
     pub uid: u32,
+    /// Its primary group (useradd makes none of its own without login.defs).
+    pub gid: u32,
     /// Where the user's files go (0755, the user's).
     pub dir: tempfile::TempDir,
 }
@@ -54,21 +56,28 @@ impl ThrowawayUser {
             "useradd: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let o = Command::new("id").args(["-u", &name]).output().unwrap();
-        let uid = String::from_utf8_lossy(&o.stdout).trim().parse::<u32>().unwrap();
+        let id = |flag: &str| {
+            let o = Command::new("id").args([flag, &name]).output().unwrap();
+            String::from_utf8_lossy(&o.stdout).trim().parse::<u32>().unwrap()
+        };
+        let (uid, gid) = (id("-u"), id("-g"));
         // Ranges that useradd may not have added: take a block by uid.
         let start = 300_000 + (uid % 1000) * SUBID_RANGE;
         for file in ["/etc/subuid", "/etc/subgid"] {
             let text = std::fs::read_to_string(file).unwrap_or_default();
             if !text.lines().any(|l| l.starts_with(&format!("{name}:"))) {
-                let mut f = std::fs::OpenOptions::new().append(true).open(file).unwrap();
+                let mut f = std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(file)
+                    .unwrap();
                 std::io::Write::write_all(&mut f, format!("{name}:{start}:{SUBID_RANGE}\n").as_bytes()).unwrap();
             }
         }
         drop(accounts);
         let dir = tempfile::Builder::new().prefix("myshim-rootless").tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        let user = ThrowawayUser { name, uid, dir };
+        let user = ThrowawayUser { name, uid, gid, dir };
         user.chown(user.dir.path());
         user
     }
@@ -77,7 +86,7 @@ impl ThrowawayUser {
     pub fn chown(&self, path: &Path) {
         let status = Command::new("chown")
             .arg("-R")
-            .arg(format!("{0}:{0}", self.name))
+            .arg(format!("{}:{}", self.uid, self.gid))
             .arg(path)
             .status()
             .unwrap();
@@ -93,22 +102,29 @@ impl ThrowawayUser {
     /// without it), in the user's dir, stdin from /dev/null.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut c = Command::new("/usr/bin/setpriv");
-        c.args(["--reuid", &self.name, "--regid", &self.name, "--init-groups", "--"])
-            .arg(program)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null());
+        c.args([
+            "--reuid",
+            &self.uid.to_string(),
+            "--regid",
+            &self.gid.to_string(),
+            "--init-groups",
+            "--",
+        ])
+        .arg(program)
+        .current_dir(self.dir.path())
+        .stdin(Stdio::null());
         c
     }
 
-    /// The first subordinate uid of the user's range in /etc/subuid.
-    pub fn subuid_start(&self) -> u32 {
-        let subuid = std::fs::read_to_string("/etc/subuid").unwrap();
-        subuid
+    /// The first id of the user's range in `file` (/etc/subuid, /etc/subgid).
+    pub fn subid_start(&self, file: &str) -> u32 {
+        let subids = std::fs::read_to_string(file).unwrap();
+        subids
             .lines()
             .find_map(|l| l.strip_prefix(&format!("{}:", self.name)))
             .and_then(|rest| rest.split(':').next())
             .and_then(|start| start.parse().ok())
-            .expect("the user's /etc/subuid range")
+            .unwrap_or_else(|| panic!("no range for the user in {file}"))
     }
 
     /// The user's own uid and its subordinate ranges, as (first, count).
