@@ -94,6 +94,7 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
                 in_userns,
                 parent_joined_userns: hop_joins_userns,
                 seccomp: filter.as_ref(),
+                join_cgroup: cgroup.filter(|_| !hop_joins_userns),
             },
             &child_end,
             opts.preserve_fds,
@@ -105,7 +106,8 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
         1
     })?;
     drop(child_end);
-    match follow_setup(opts, &saved, cgroup, &child, &parent_end) {
+    let parent_places = cgroup.filter(|_| hop_joins_userns);
+    match follow_setup(opts, &saved, parent_places, &child, &parent_end) {
         Ok(console) => Ok(Spawned {
             pid: child.pid,
             pidfd: child.pidfd,
@@ -119,8 +121,9 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
     }
 }
 
-/// Puts the new process in the cgroup, lets it go on, and follows it until
-/// it is ready; returns its pty master unless that went to a console socket.
+/// Puts the new process in `cgroup` (where it cannot move itself), lets it
+/// go on, and follows it until it is ready; returns its pty master unless
+/// that went to a console socket.
 fn follow_setup(
     opts: &ExecOptions,
     saved: &crate::state::Saved,
@@ -164,6 +167,8 @@ struct JoinPlan<'a> {
     parent_joined_userns: bool,
     /// The container's filter applies to exec'd processes too.
     seccomp: Option<&'a crate::seccomp::Filter>,
+    /// The v1 cgroup the process moves itself into (when the parent does not).
+    join_cgroup: Option<&'a crate::cgroups::Cgroup>,
 }
 
 fn exec_child(
@@ -178,6 +183,9 @@ fn exec_child(
     init::set_dumpable(false)?;
     init::reset_signals();
     channel.expect(Msg::Proceed)?;
+    if let Some(cgroup) = plan.join_cgroup {
+        cgroup.join_self()?;
+    }
     let skip = |kind| kind == NamespaceType::Pid || (kind == NamespaceType::User && parent_joined_userns);
     for join in joins.iter().filter(|j| !skip(j.kind)) {
         join.enter()?;

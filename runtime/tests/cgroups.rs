@@ -141,6 +141,48 @@ fn resources_are_written_to_the_cgroup_files() {
     env.assert_gone("res", &b);
 }
 
+/// The lines of a /proc/PID/cgroup text, for the hierarchies whose
+/// controllers the runtime manages (not named ones like name=systemd, nor
+/// the hybrid host's controller-less v2 line), that are not at `path`.
+fn hierarchies_outside(cgroup_text: &str, path: &str) -> Vec<String> {
+    cgroup_text
+        .lines()
+        .filter(|l| {
+            let controllers = l.split(':').nth(1).unwrap_or_default();
+            if unified() {
+                controllers.is_empty()
+            } else {
+                !controllers.is_empty() && !controllers.starts_with("name=")
+            }
+        })
+        .filter(|l| !l.ends_with(path))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn init_and_exec_are_in_the_cgroup_of_every_hierarchy() {
+    if !is_root() {
+        return;
+    }
+    let path = cg_path("member");
+    let _cleanup = CgCleanup(path.clone());
+    let env = Env::new();
+    let mut b = env.bundle("member", &["sleep", "1000"]);
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!(path));
+    env.ok(&["run", "-d", "-b", b.arg(), "member"]);
+    let init = std::fs::read_to_string(format!("/proc/{}/cgroup", env.pid("member"))).unwrap();
+    assert_eq!(
+        hierarchies_outside(&init, &path),
+        Vec::<String>::new(),
+        "the init: {init}"
+    );
+    let exec = env.ok(&["exec", "member", "cat", "/proc/self/cgroup"]);
+    assert_eq!(hierarchies_outside(&exec, &path), Vec::<String>::new(), "exec: {exec}");
+    env.ok(&["delete", "-f", "member"]);
+    assert_cgroup_gone(&path);
+}
+
 #[test]
 fn pids_limit_stops_a_fork_bomb() {
     if !is_root() {

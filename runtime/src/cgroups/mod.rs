@@ -195,6 +195,22 @@ impl Cgroup {
         self.apply(&applied, &[])
     }
 
+    /// Moves the calling process, which must have one thread, into its v1
+    /// hierarchies. A process moving itself through `tasks` (pid 0) skips
+    /// the kernel's global threadgroup lock, whose write side waits for an
+    /// RCU grace period (10-20 ms here); writing a pid to cgroup.procs, as
+    /// [`Cgroup::add_pid`] does, takes it. v2 needs neither: clone3 places
+    /// the child (CLONE_INTO_CGROUP).
+    pub fn join_self(&self) -> Result<()> {
+        if self.unified {
+            return Ok(());
+        }
+        for (_, dir) in &self.dirs {
+            write(dir, "tasks", "0")?;
+        }
+        Ok(())
+    }
+
     pub fn add_pid(&self, pid: i32) -> Result<()> {
         for (_, dir) in &self.dirs {
             write(dir, "cgroup.procs", &pid.to_string())?;
