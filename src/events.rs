@@ -1,34 +1,120 @@
 //! Events to containerd, in the order the service emits them. A handler
 //! queues an event without waiting (while it holds the table, so that the
-//! order of the queue is the order of the facts); one task forwards the queue
-//! to containerd, whose publisher retries while containerd is away.
+//! order of the queue is the order of the facts); one task forwards the
+//! queue to containerd's ttrpc Events service, retrying an event (and
+//! holding back the ones after it) while containerd is away.
+//!
+//! The envelope is built here with the event's type name spelled out:
+//! the containerd-shim crate's publisher asks protobuf's reflection for it,
+//! which parses the whole descriptor set into about 350 KiB of heap that
+//! every shim would keep for its lifetime.
 
-use containerd_shim::protos::protobuf::MessageDyn;
-use containerd_shim::publisher::RemotePublisher;
-use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+use containerd_shim::protos::protobuf::{well_known_types::any::Any, Message};
+use containerd_shim::protos::shim::event::Envelope;
+use containerd_shim::protos::shim::events::ForwardRequest;
+use containerd_shim::protos::shim_async::{Client, EventsClient};
+use containerd_shim::protos::ttrpc::context::Context;
+use std::time::Duration;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+/// An event message with the name containerd's typeurl registry knows it by.
+pub trait Event: Message {
+    const TYPE_URL: &'static str;
+}
+
+macro_rules! events {
+    ($($name:ident),*) => {
+        $(impl Event for containerd_shim::protos::events::task::$name {
+            const TYPE_URL: &'static str = concat!("containerd.events.", stringify!($name));
+        })*
+    };
+}
+events!(
+    TaskCreate,
+    TaskStart,
+    TaskDelete,
+    TaskExit,
+    TaskOOM,
+    TaskExecAdded,
+    TaskExecStarted,
+    TaskPaused,
+    TaskResumed
+);
+
+/// Attempts per event, with a pause that grows by a second each time: about
+/// a quarter of a minute for containerd to come back.
+const ATTEMPTS: u64 = 6;
 
 #[derive(Clone)]
 pub struct Events {
-    queue: UnboundedSender<(&'static str, Box<dyn MessageDyn>)>,
+    queue: UnboundedSender<Envelope>,
 }
 
 impl Events {
-    pub fn start(publisher: RemotePublisher, namespace: String) -> Events {
-        let (queue, mut pending) = unbounded_channel::<(&'static str, Box<dyn MessageDyn>)>();
-        tokio::spawn(async move {
-            while let Some((topic, event)) = pending.recv().await {
-                let ctx = containerd_shim::Context::default();
-                if let Err(e) = publisher.publish(ctx, topic, &namespace, event).await {
-                    log::warn!("publishing {topic}: {e}");
-                }
-            }
-        });
+    /// Starts forwarding to containerd's ttrpc socket at `address`.
+    pub fn start(address: &str) -> Events {
+        let address = match address.contains("://") {
+            true => address.to_string(),
+            false => format!("unix://{address}"),
+        };
+        let (queue, pending) = unbounded_channel();
+        tokio::spawn(forward(address, pending));
         Events { queue }
     }
 
-    pub fn publish(&self, topic: &'static str, event: impl MessageDyn) {
-        if self.queue.send((topic, Box::new(event))).is_err() {
+    pub fn publish<E: Event>(&self, topic: &'static str, namespace: &str, event: E) {
+        let envelope = match envelope(topic, namespace, &event) {
+            Ok(envelope) => envelope,
+            Err(e) => return log::warn!("publishing {topic}: {e}"),
+        };
+        if self.queue.send(envelope).is_err() {
             log::warn!("publishing {topic}: the event queue is gone");
+        }
+    }
+}
+
+fn envelope<E: Event>(topic: &str, namespace: &str, event: &E) -> anyhow::Result<Envelope> {
+    Ok(Envelope {
+        timestamp: Some(containerd_shim::util::timestamp()?).into(),
+        namespace: namespace.into(),
+        topic: topic.into(),
+        event: Some(Any {
+            type_url: E::TYPE_URL.into(),
+            value: event.write_to_bytes()?,
+            ..Default::default()
+        })
+        .into(),
+        ..Default::default()
+    })
+}
+
+async fn forward(address: String, mut pending: UnboundedReceiver<Envelope>) {
+    let mut client: Option<EventsClient> = None;
+    while let Some(envelope) = pending.recv().await {
+        let request = ForwardRequest {
+            envelope: Some(envelope).into(),
+            ..Default::default()
+        };
+        for attempt in 1..=ATTEMPTS {
+            let events = match &client {
+                Some(events) => events,
+                None => match Client::connect(&address).await {
+                    Ok(c) => client.insert(EventsClient::new(c)),
+                    Err(e) => {
+                        log::debug!("connecting to {address}: {e}");
+                        tokio::time::sleep(Duration::from_secs(attempt)).await;
+                        continue;
+                    }
+                },
+            };
+            match events.forward(Context::default(), &request).await {
+                Ok(_) => break,
+                Err(e) => {
+                    log::warn!("publishing {} (attempt {attempt}): {e}", request.envelope.topic);
+                    client = None;
+                    tokio::time::sleep(Duration::from_secs(attempt)).await;
+                }
+            }
         }
     }
 }

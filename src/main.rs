@@ -10,6 +10,14 @@ mod table;
 
 use std::time::Duration;
 
+/// Hands the heap's free pages back to the kernel. A shim lives as long as
+/// its containers and its peak is the create path (config, state, clone):
+/// without this the pages freed after it stay resident in every shim.
+pub fn trim_heap() {
+    // SAFETY: malloc_trim only releases free memory of this process's heap.
+    unsafe { libc::malloc_trim(0) };
+}
+
 fn main() {
     // The serving shim (with `-socket`; not `start` or `delete`) clones
     // processes into containers. First, while it has one thread: run from a

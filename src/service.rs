@@ -4,7 +4,7 @@
 //! a handler holds the table for its whole run, as containerd's Go shim
 //! serializes its requests, and only Wait ever waits.
 
-use crate::events::Events;
+use crate::events::{Event, Events};
 use crate::io::{Paths, ProcessIo};
 use crate::spawner;
 use crate::table::{rpc_error, Exit, Exited, Proc, Table, Task};
@@ -42,6 +42,10 @@ fn raw(fds: &[OwnedFd; 3]) -> [std::os::fd::RawFd; 3] {
 fn now() -> Timestamp {
     containerd_shim::util::timestamp().unwrap_or_default()
 }
+
+/// How long the OOM watch lets a burst of OOM episodes settle before it
+/// counts the kills.
+const OOM_SETTLE: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// The runtime's state root for a containerd namespace.
 fn state_root(namespace: &str) -> PathBuf {
@@ -133,16 +137,17 @@ impl containerd_shim::Shim for Service {
 
     async fn create_task_service(&self, publisher: RemotePublisher) -> Self::T {
         let mut service = self.clone();
-        service.events = Some(Events::start(publisher, self.namespace.clone()));
+        // Our own forwarder replaces the crate's publisher (see events.rs).
+        service.events = Some(Events::start(&publisher.address));
         service.watch_exits().await;
         service
     }
 }
 
 impl Service {
-    fn publish(&self, topic: &'static str, event: impl containerd_shim::protos::protobuf::MessageDyn) {
+    fn publish<E: Event>(&self, topic: &'static str, event: E) {
         if let Some(events) = &self.events {
-            events.publish(topic, event);
+            events.publish(topic, &self.namespace, event);
         }
     }
 
@@ -215,11 +220,19 @@ impl Service {
         let (service, id) = (self.clone(), id.to_string());
         tokio::spawn(async move {
             while let Ok(mut ready) = readable.readable().await {
+                // One look per burst: a process being OOM-killed can set off
+                // hundreds of OOM episodes, and its kill is counted after the
+                // first one is signalled (v1).
+                tokio::time::sleep(OOM_SETTLE).await;
                 let mut table = service.lock().await;
-                if !table.tasks.contains_key(&id) {
-                    return;
+                let Some(task) = table.tasks.get_mut(&id) else { return };
+                if task.init.exit.is_none() {
+                    service.publish_new_ooms(&mut table, &id);
+                } else if let Some(watch) = task.oom.as_mut() {
+                    // Kills while the container is torn down come after its
+                    // TaskExit, which had the last TaskOOM: not reported.
+                    let _ = watch.new_kills();
                 }
-                service.publish_new_ooms(&mut table, &id);
                 ready.clear_ready();
             }
         });
@@ -337,6 +350,8 @@ impl containerd_shim::Task for Service {
                 ..Default::default()
             },
         );
+        drop(table);
+        crate::trim_heap();
         Ok(api::CreateTaskResponse {
             pid: pid as u32,
             ..Default::default()

@@ -127,6 +127,7 @@ fn serve(channel: Channel) {
             .and_then(|request| with_stdio(&fds, || run(request)));
         reset_stdio(null.as_ref());
         drop(fds);
+        crate::trim_heap();
         let sent = match result {
             Ok(spawned) => {
                 let mut out = vec![spawned.pidfd.as_raw_fd()];

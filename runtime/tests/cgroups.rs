@@ -177,7 +177,19 @@ fn init_and_exec_are_in_the_cgroup_of_every_hierarchy() {
         Vec::<String>::new(),
         "the init: {init}"
     );
-    let exec = env.ok(&["exec", "member", "cat", "/proc/self/cgroup"]);
+    // Read from the host: inside, a cgroup namespace may show "/".
+    let pid_file = env.dir.path().join("exec.pid");
+    env.ok(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "member",
+        "sleep",
+        "999",
+    ]);
+    let exec_pid = std::fs::read_to_string(&pid_file).unwrap();
+    let exec = std::fs::read_to_string(format!("/proc/{}/cgroup", exec_pid.trim())).unwrap();
     assert_eq!(hierarchies_outside(&exec, &path), Vec::<String>::new(), "exec: {exec}");
     env.ok(&["delete", "-f", "member"]);
     assert_cgroup_gone(&path);
