@@ -370,15 +370,16 @@ pub fn pidfd_kill(pidfd: &OwnedFd, signal: i32) -> Result<()> {
     Ok(())
 }
 
-/// Waits until the process behind `pidfd` has exited (it need not be our child).
-fn wait_exit(pidfd: &OwnedFd) {
+/// Waits (up to 10 s) until the process behind `pidfd` has exited (it need
+/// not be our child); false if it has not.
+fn wait_exit(pidfd: &OwnedFd) -> bool {
     let mut pfd = libc::pollfd {
         fd: pidfd.as_raw_fd(),
         events: libc::POLLIN,
         revents: 0,
     };
     // SAFETY: one live pollfd; a pidfd polls readable once the process exits.
-    unsafe { libc::poll(&mut pfd, 1, 10_000) };
+    let exited = unsafe { libc::poll(&mut pfd, 1, 10_000) } > 0;
     // Reap it if it was our child; harmless otherwise.
     unsafe {
         let mut info: libc::siginfo_t = std::mem::zeroed();
@@ -389,6 +390,7 @@ fn wait_exit(pidfd: &OwnedFd) {
             libc::WEXITED | libc::WNOHANG,
         );
     }
+    exited
 }
 
 /// Every process in the container: with its own pid namespace, all whose
@@ -441,6 +443,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
 }
 
 /// SIGKILL to every process of the container, then wait for the init.
+/// A paused container is thawed after the signals are sent (as runc does):
+/// on cgroup v1 a frozen task does not act on SIGKILL until it is thawed,
+/// and with the signal already pending none of them runs user code again.
 fn stop_all(saved: &Saved) -> Result<()> {
     let Ok(pidfd) = open_init(saved) else { return Ok(()) };
     for pid in container_pids(saved)? {
@@ -448,7 +453,18 @@ fn stop_all(saved: &Saved) -> Result<()> {
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
     pidfd_kill(&pidfd, libc::SIGKILL)?;
-    wait_exit(&pidfd);
+    if let Some(cgroup) = saved.cgroup().filter(|c| c.is_frozen()) {
+        cgroup
+            .freeze(false)
+            .context("thawing the paused container to let it die")?;
+    }
+    if !wait_exit(&pidfd) {
+        log::warn!(
+            "container {:?}: its init {} did not exit within 10 s of SIGKILL",
+            saved.id,
+            saved.pid
+        );
+    }
     Ok(())
 }
 

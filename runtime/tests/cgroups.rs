@@ -291,6 +291,65 @@ fn pause_freezes_and_resume_thaws() {
     assert_cgroup_gone(&path);
 }
 
+/// Thaws the test's container cgroup when a failed test left it frozen, so
+/// that CgCleanup's SIGKILLs take effect; declared after CgCleanup.
+struct Thaw(String);
+
+impl Drop for Thaw {
+    fn drop(&mut self) {
+        let (file, value) = if unified() {
+            ("cgroup.freeze", "0")
+        } else {
+            ("freezer.state", "THAWED")
+        };
+        let _ = std::fs::write(cg_dir("freezer", &self.0).join(file), value);
+    }
+}
+
+#[test]
+fn delete_force_of_a_paused_container_kills_it_and_leaves_nothing() {
+    if !is_root() {
+        return;
+    }
+    let path = cg_path("paused-del");
+    let _cleanup = CgCleanup(path.clone());
+    let _thaw = Thaw(path.clone());
+    let env = Env::new();
+    let mut b = env.bundle("pdel", &["sh", "-c", "sleep 1000 & sleep 1000"]);
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!(path));
+    env.ok(&["run", "-d", "-b", b.arg(), "pdel"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cg_read("pids", &path, "cgroup.procs").lines().count() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the container's second process never appeared"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pids: Vec<i32> = cg_read("pids", &path, "cgroup.procs")
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    env.ok(&["pause", "pdel"]);
+    assert_eq!(env.status("pdel"), "paused");
+    let log = env.dir.path().join("delete.log");
+    env.ok(&["--debug", "--log", log.to_str().unwrap(), "delete", "--force", "pdel"]);
+    // The init died from the SIGKILL itself, not from the clean-up of the
+    // cgroup after waiting for it in vain.
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(!log.contains("did not exit"), "{log}");
+    assert_eq!(env.status("pdel"), "absent");
+    for pid in pids {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(
+            stat.is_empty() || stat.rsplit(')').next().unwrap().trim_start().starts_with('Z'),
+            "{pid} survived delete --force"
+        );
+    }
+    assert_cgroup_gone(&path);
+    env.assert_gone("pdel", &b);
+}
+
 #[test]
 fn update_changes_limits() {
     if !is_root() {
