@@ -216,19 +216,21 @@ pub(crate) fn compile_seccomp(spec: &Spec) -> Result<Option<crate::seccomp::Filt
 fn setup_cgroup(spec: &Spec, id: &str) -> Result<Option<Cgroup>> {
     let linux = spec.linux();
     let cgroup = Cgroup::for_container(linux, id)?;
-    if let Err(e) = cgroup.create() {
+    // On failure only the directories this attempt made go, and only while
+    // empty: never destroy(), which kills what is in the cgroup, and a
+    // cgroupsPath that already existed may hold another container.
+    let mut made = crate::cgroups::Made::default();
+    if let Err(e) = cgroup.create(&mut made) {
+        made.remove_empty();
         if crate::rootless::privileged() {
-            let _ = cgroup.destroy();
             return Err(e);
         }
-        // Only what this attempt made, empty: nothing else is ours to kill.
-        cgroup.remove_empty();
         log::debug!("container {id:?} runs without its own cgroup (none writable or delegated here): {e:#}");
         return Ok(None);
     }
     let resources = linux.resources.clone().unwrap_or_default();
     if let Err(e) = cgroup.apply(&resources, &linux.devices) {
-        let _ = cgroup.destroy();
+        made.remove_empty();
         return Err(e.context("linux.resources"));
     }
     Ok(Some(cgroup))

@@ -465,6 +465,46 @@ fn bad_cgroup_input_is_refused_and_leaves_nothing() {
     assert_cgroup_gone(&path);
 }
 
+/// A `sleep` of the test's own, killed and reaped when the test ends.
+struct Sleeper(std::process::Child);
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn rejected_limits_on_an_existing_cgroup_kill_nothing_in_it() {
+    if !is_root() {
+        return;
+    }
+    let path = cg_path("someone-elses");
+    let _cleanup = CgCleanup(path.clone());
+    // Someone else's process in the cgroup the container names (v1: in the
+    // hierarchy whose cgroup.procs the runtime reads to kill).
+    let dir = cg_dir("pids", &path);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut other = Sleeper(std::process::Command::new("sleep").arg("1000").spawn().unwrap());
+    std::fs::write(dir.join("cgroup.procs"), other.0.id().to_string()).unwrap();
+    let env = Env::new();
+    let mut b = env.bundle("intruder", &["true"]);
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = json!(path);
+        c["linux"]["resources"]["cpu"] = json!({"cpus": "999"});
+    });
+    let e = env.fails(&["create", "-b", b.arg(), "intruder"]);
+    assert!(e.contains("cpuset.cpus") && e.contains("999"), "{e}");
+    env.assert_gone("intruder", &b);
+    assert_eq!(
+        other.0.try_wait().unwrap(),
+        None,
+        "the failed create killed a process it did not start"
+    );
+    assert!(dir.is_dir(), "the failed create removed a cgroup it did not make");
+}
+
 #[test]
 fn device_rules_deny_what_is_not_allowed() {
     if !is_root() {

@@ -155,10 +155,11 @@ impl Cgroup {
         self.dirs.first().is_some_and(|(_, d)| d.is_dir())
     }
 
-    /// Makes the directories; v2 enables the controllers on the way down.
-    pub fn create(&self) -> Result<()> {
+    /// Makes the directories, recording in `made` each one that did not
+    /// exist; v2 enables the controllers on the way down.
+    pub fn create(&self, made: &mut Made) -> Result<()> {
         for (_, dir) in &self.dirs {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating cgroup {}", dir.display()))?;
+            made.mkdir_all(dir)?;
         }
         if self.unified {
             v2::enable_controllers(&self.dirs[0].1)?;
@@ -274,17 +275,6 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Removes the directories that are empty (no process, no child
-    /// cgroup), killing nothing: the clean-up after a create that failed
-    /// where the cgroup may not be the caller's to empty.
-    pub fn remove_empty(&self) {
-        for (_, dir) in &self.dirs {
-            if std::fs::remove_dir(dir).is_ok() {
-                remove_shared_parent(dir);
-            }
-        }
-    }
-
     /// SIGKILL to every process in the cgroup, returning once it is empty:
     /// on v2 through cgroup.kill (Linux >= 5.14), else pid by pid.
     fn kill_all(&self) -> Result<()> {
@@ -295,6 +285,37 @@ impl Cgroup {
             .dir(if self.unified { "" } else { "pids" })
             .or(self.dirs.first().map(|(_, d)| d.as_path()));
         dir.map_or(Ok(()), kill_listed)
+    }
+}
+
+/// The cgroup directories one [`Cgroup::create`] made, in the order made:
+/// what a create that failed may take back. A directory that existed
+/// before (a cgroupsPath shared with others, a delegated subtree) is not in
+/// it.
+#[derive(Debug, Default)]
+pub struct Made(Vec<PathBuf>);
+
+impl Made {
+    /// `create_dir_all`, one level at a time, remembering the levels made.
+    fn mkdir_all(&mut self, dir: &Path) -> Result<()> {
+        let missing: Vec<&Path> = dir.ancestors().take_while(|p| !p.is_dir()).collect();
+        for level in missing.into_iter().rev() {
+            match std::fs::create_dir(level) {
+                Ok(()) => self.0.push(level.to_path_buf()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e).with_context(|| format!("creating cgroup {}", level.display())),
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes what was made, deepest first, where it is still empty (no
+    /// process, no child cgroup), killing nothing: the clean-up after a
+    /// create that failed, where a process in the cgroup may be anyone's.
+    pub fn remove_empty(&self) {
+        for dir in self.0.iter().rev() {
+            let _ = std::fs::remove_dir(dir);
+        }
     }
 }
 
