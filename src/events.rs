@@ -16,6 +16,7 @@ use containerd_shim::protos::shim_async::{Client, EventsClient};
 use containerd_shim::protos::ttrpc::context::Context;
 use std::time::Duration;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::sync::oneshot;
 
 /// An event message with the name containerd's typeurl registry knows it by.
 pub trait Event: Message {
@@ -45,9 +46,15 @@ events!(
 /// a quarter of a minute for containerd to come back.
 const ATTEMPTS: u64 = 6;
 
+enum Item {
+    Event(Envelope),
+    /// Answered once every event queued before it is forwarded or dropped.
+    Flush(oneshot::Sender<()>),
+}
+
 #[derive(Clone)]
 pub struct Events {
-    queue: UnboundedSender<Envelope>,
+    queue: UnboundedSender<Item>,
 }
 
 impl Events {
@@ -67,8 +74,16 @@ impl Events {
             Ok(envelope) => envelope,
             Err(e) => return log::warn!("publishing {topic}: {e}"),
         };
-        if self.queue.send(envelope).is_err() {
+        if self.queue.send(Item::Event(envelope)).is_err() {
             log::warn!("publishing {topic}: the event queue is gone");
+        }
+    }
+
+    /// Waits, at most `within`, until every event queued so far is forwarded.
+    pub async fn flush(&self, within: Duration) {
+        let (done, flushed) = oneshot::channel();
+        if self.queue.send(Item::Flush(done)).is_ok() && tokio::time::timeout(within, flushed).await.is_err() {
+            log::warn!("events still queued after {within:?}");
         }
     }
 }
@@ -88,33 +103,46 @@ fn envelope<E: Event>(topic: &str, namespace: &str, event: &E) -> anyhow::Result
     })
 }
 
-async fn forward(address: String, mut pending: UnboundedReceiver<Envelope>) {
+async fn forward(address: String, mut pending: UnboundedReceiver<Item>) {
     let mut client: Option<EventsClient> = None;
-    while let Some(envelope) = pending.recv().await {
+    while let Some(item) = pending.recv().await {
+        let envelope = match item {
+            Item::Event(envelope) => envelope,
+            Item::Flush(done) => {
+                let _ = done.send(());
+                continue;
+            }
+        };
+        let topic = envelope.topic.clone();
         let request = ForwardRequest {
             envelope: Some(envelope).into(),
             ..Default::default()
         };
-        for attempt in 1..=ATTEMPTS {
-            let events = match &client {
-                Some(events) => events,
-                None => match Client::connect(&address).await {
-                    Ok(c) => client.insert(EventsClient::new(c)),
-                    Err(e) => {
-                        log::debug!("connecting to {address}: {e}");
-                        tokio::time::sleep(Duration::from_secs(attempt)).await;
-                        continue;
-                    }
-                },
-            };
-            match events.forward(Context::default(), &request).await {
-                Ok(_) => break,
-                Err(e) => {
-                    log::warn!("publishing {} (attempt {attempt}): {e}", request.envelope.topic);
-                    client = None;
-                    tokio::time::sleep(Duration::from_secs(attempt)).await;
+        let mut attempt = 1;
+        loop {
+            match send(&address, &mut client, &request).await {
+                Ok(()) => break,
+                Err(e) if attempt == ATTEMPTS => {
+                    log::error!("dropping {topic} after {attempt} attempts: {e}");
+                    break;
                 }
+                Err(e) => log::warn!("publishing {topic} (attempt {attempt}): {e}"),
             }
+            tokio::time::sleep(Duration::from_secs(attempt)).await;
+            attempt += 1;
         }
     }
+}
+
+/// One attempt, connecting first when there is no connection.
+async fn send(address: &str, client: &mut Option<EventsClient>, request: &ForwardRequest) -> anyhow::Result<()> {
+    let events = match client {
+        Some(events) => events,
+        None => client.insert(EventsClient::new(Client::connect(address).await?)),
+    };
+    if let Err(e) = events.forward(Context::default(), request).await {
+        *client = None;
+        return Err(e.into());
+    }
+    Ok(())
 }

@@ -24,12 +24,42 @@ pub struct Paths {
     pub terminal: bool,
 }
 
+/// A task on the event loop that ends when its owner is dropped.
+pub struct Background(tokio::task::AbortHandle);
+
+impl Background {
+    pub fn spawn(task: impl std::future::Future<Output = ()> + Send + 'static) -> Background {
+        Background(tokio::spawn(task).abort_handle())
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Paths {
+    pub fn new(stdin: &str, stdout: &str, stderr: &str, terminal: bool) -> Paths {
+        Paths {
+            stdin: stdin.into(),
+            stdout: stdout.into(),
+            stderr: stderr.into(),
+            terminal,
+        }
+    }
+}
+
 pub struct ProcessIo {
     pub paths: Paths,
     /// What the process gets as fds 0, 1 and 2, until it is handed over.
     stdio: Option<[OwnedFd; 3]>,
     /// CloseIO: ends the stdin copy once what is buffered in the fifo is passed on.
     close_stdin: Arc<Notify>,
+    /// The stdin copy: it would wait on the fifo for as long as the client
+    /// keeps it open, so it goes with the process. Output copies end by
+    /// themselves once the process and its pty are gone.
+    stdin_copy: Option<Background>,
     console: Option<OwnedFd>,
 }
 
@@ -106,6 +136,7 @@ impl ProcessIo {
             paths: Paths::default(),
             stdio: None,
             close_stdin: Arc::new(Notify::new()),
+            stdin_copy: None,
             console: None,
         }
     }
@@ -117,6 +148,7 @@ impl ProcessIo {
                 stdio: Some([dev_null()?, dev_null()?, dev_null()?]),
                 paths,
                 close_stdin,
+                stdin_copy: None,
                 console: None,
             });
         }
@@ -124,18 +156,19 @@ impl ProcessIo {
             Some(uri) => start_logger(uri).await?,
             None => (open_output(&paths.stdout)?, open_output(&paths.stderr)?),
         };
-        let stdin = if paths.stdin.is_empty() {
-            dev_null()?
+        let (stdin, stdin_copy) = if paths.stdin.is_empty() {
+            (dev_null()?, None)
         } else {
             let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe for stdin")?;
             let from = open_input(&paths.stdin)?;
-            tokio::spawn(copy(from, nonblocking(write)?, Some(close_stdin.clone())));
-            read
+            let copying = copy(from, nonblocking(write)?, Some(close_stdin.clone()));
+            (read, Some(Background::spawn(copying)))
         };
         Ok(ProcessIo {
             stdio: Some([stdin, stdout, stderr]),
             paths,
             close_stdin,
+            stdin_copy,
             console: None,
         })
     }
@@ -153,11 +186,8 @@ impl ProcessIo {
         }
         if !self.paths.stdin.is_empty() {
             let from = open_input(&self.paths.stdin)?;
-            tokio::spawn(copy(
-                from,
-                nonblocking(master.try_clone()?)?,
-                Some(self.close_stdin.clone()),
-            ));
+            let copying = copy(from, nonblocking(master.try_clone()?)?, Some(self.close_stdin.clone()));
+            self.stdin_copy = Some(Background::spawn(copying));
         }
         self.console = Some(master);
         Ok(())
@@ -264,16 +294,18 @@ async fn start_logger(uri: &str) -> Result<(OwnedFd, OwnedFd)> {
     cmd.args(&args).stdin(std::process::Stdio::null());
     let fds = [out_r.as_raw_fd(), err_r.as_raw_fd(), ready_w.as_raw_fd()];
     use std::os::unix::process::CommandExt;
-    // SAFETY: dup2 between fork and exec is async-signal-safe; dup2 clears
-    // close-on-exec on the targets 3, 4 and 5.
+    // SAFETY: only fcntl and dup2 between fork and exec, no allocation: both
+    // are async-signal-safe. The fds move above 10 first so that no dup2
+    // onto 3, 4 or 5 closes one still to be moved; dup2 clears close-on-exec
+    // on its target.
     unsafe {
         cmd.pre_exec(move || {
-            let moved: Vec<RawFd> = fds
-                .iter()
-                .map(|fd| libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 10))
-                .collect();
-            for (i, fd) in moved.iter().enumerate() {
-                if *fd < 0 || libc::dup2(*fd, 3 + i as RawFd) < 0 {
+            let mut moved = [-1 as RawFd; 3];
+            for (slot, fd) in moved.iter_mut().zip(fds) {
+                *slot = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10);
+            }
+            for (target, fd) in (3..).zip(moved) {
+                if fd < 0 || libc::dup2(fd, target) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
             }

@@ -5,9 +5,10 @@
 //! serializes its requests, and only Wait ever waits.
 
 use crate::events::{Event, Events};
-use crate::io::{Paths, ProcessIo};
+use crate::io::{Background, Paths, ProcessIo};
 use crate::spawner;
 use crate::table::{rpc_error, Exit, Exited, Proc, Table, Task};
+use anyhow::Context as _;
 use async_trait::async_trait;
 use containerd_shim::asynchronous::util::write_str_to_file;
 use containerd_shim::protos::events::task::{
@@ -46,6 +47,9 @@ fn now() -> Timestamp {
 /// How long the OOM watch lets a burst of OOM episodes settle before it
 /// counts the kills.
 const OOM_SETTLE: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// How long a shutting-down shim waits for its queued events to be taken.
+const EVENTS_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The runtime's state root for a containerd namespace.
 fn state_root(namespace: &str) -> PathBuf {
@@ -207,7 +211,7 @@ impl Service {
     }
 
     /// Publishes TaskOOM as OOM kills happen, until the task is deleted.
-    fn watch_ooms(&self, id: &str, watch: &OomWatch) {
+    fn watch_ooms(&self, id: &str, watch: &OomWatch) -> Option<Background> {
         let readable = watch
             .as_fd()
             .try_clone_to_owned()
@@ -215,10 +219,13 @@ impl Service {
             .and_then(crate::io::register);
         let readable = match readable {
             Ok(fd) => fd,
-            Err(e) => return log::warn!("{id}: not watching for OOM kills: {e:#}"),
+            Err(e) => {
+                log::warn!("{id}: not watching for OOM kills: {e:#}");
+                return None;
+            }
         };
         let (service, id) = (self.clone(), id.to_string());
-        tokio::spawn(async move {
+        Some(Background::spawn(async move {
             while let Ok(mut ready) = readable.readable().await {
                 // One look per burst: a process being OOM-killed can set off
                 // hundreds of OOM episodes, and its kill is counted after the
@@ -235,7 +242,7 @@ impl Service {
                 }
                 ready.clear_ready();
             }
-        });
+        }))
     }
 
     fn publish_exit(&self, exited: Exited) {
@@ -273,56 +280,78 @@ impl Service {
         }
     }
 
-    /// Creates the container with its stdio; on failure nothing is left mounted.
-    async fn create_container(&self, req: &api::CreateTaskRequest, bundle: &Path) -> anyhow::Result<Proc> {
-        let mut io = ProcessIo::open(Paths {
-            stdin: req.stdin.clone(),
-            stdout: req.stdout.clone(),
-            stderr: req.stderr.clone(),
-            terminal: req.terminal,
-        })
-        .await?;
+    /// Creates container `id` with `io` as its stdio; whatever fails after
+    /// the runtime made it removes it again.
+    fn spawn_init(&self, id: &str, bundle: &Path, mut io: ProcessIo) -> anyhow::Result<Proc> {
+        let root = state_root(&self.namespace);
         let stdio = io.take_stdio()?;
-        let spawned = spawner::create(state_root(&self.namespace), &req.id, bundle.to_path_buf(), raw(&stdio))?;
+        let spawned = spawner::create(root.clone(), id, bundle.to_path_buf(), raw(&stdio))?;
         if let Some(master) = spawned.console {
-            io.attach_console(master)?;
+            if let Err(e) = io.attach_console(master) {
+                let _ = container::delete(&root, id, true);
+                return Err(e);
+            }
         }
         Ok(Proc::new(spawned.pid, Some(spawned.pidfd), io, None))
+    }
+
+    /// Starts the pending exec `exec_id` of task `id`. A failed spawn leaves
+    /// it created (it can be deleted); a process that runs but cannot be
+    /// wired up is killed (its exit is reported as usual).
+    fn spawn_exec(&self, proc: &mut Proc, id: &str, exec_id: &str) -> anyhow::Result<()> {
+        let process = proc
+            .pending
+            .take()
+            .with_context(|| format!("process {exec_id} already started"))?;
+        let spawned = proc
+            .io
+            .take_stdio()
+            .and_then(|stdio| spawner::exec(state_root(&self.namespace), id, process.clone(), raw(&stdio)));
+        let spawned = spawned.inspect_err(|_| proc.pending = Some(process))?;
+        proc.pid = spawned.pid;
+        let pidfd = proc.pidfd.insert(spawned.pidfd);
+        if let Some(master) = spawned.console {
+            if let Err(e) = proc.io.attach_console(master) {
+                let _ = container::pidfd_kill(pidfd, libc::SIGKILL);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn already_exists(table: &Table, id: &str) -> TtrpcResult<()> {
+    match table.tasks.contains_key(id) {
+        true => Err(rpc_error(Code::ALREADY_EXISTS, format!("task {id} already exists"))),
+        false => Ok(()),
     }
 }
 
 #[async_trait]
 impl containerd_shim::Task for Service {
     async fn create(&self, _ctx: &TtrpcContext, req: api::CreateTaskRequest) -> TtrpcResult<api::CreateTaskResponse> {
+        already_exists(&*self.lock().await, &req.id)?;
+        // Opened before the table is taken: a binary:// logger may take its time.
+        let paths = Paths::new(&req.stdin, &req.stdout, &req.stderr, req.terminal);
+        let io = ProcessIo::open(paths).await.map_err(internal)?;
         let mut table = self.lock().await;
-        if table.tasks.contains_key(&req.id) {
-            return Err(rpc_error(
-                Code::ALREADY_EXISTS,
-                format!("task {} already exists", req.id),
-            ));
-        }
+        already_exists(&table, &req.id)?;
         let bundle = PathBuf::from(&req.bundle);
         let rootfs_mounted = !req.rootfs.is_empty();
         if rootfs_mounted {
             mount_rootfs(&bundle, &req.rootfs)?;
         }
-        let mut init = match self.create_container(&req, &bundle).await {
-            Ok(init) => init,
-            Err(e) => {
-                if rootfs_mounted {
-                    unmount_rootfs(&bundle);
-                }
-                return Err(internal(e));
+        let init = self.spawn_init(&req.id, &bundle, io).inspect_err(|_| {
+            if rootfs_mounted {
+                unmount_rootfs(&bundle);
             }
-        };
+        });
+        let init = init.map_err(internal)?;
         let pid = init.pid;
-        init.exit = table.take_early_exit(pid);
         let oom = container::oom_watch(&state_root(&self.namespace), &req.id)
             .inspect_err(|e| log::debug!("{}: no OOM events: {e:#}", req.id))
             .ok();
-        if let Some(watch) = &oom {
-            self.watch_ooms(&req.id, watch);
-        }
+        let oom_watcher = oom.as_ref().and_then(|watch| self.watch_ooms(&req.id, watch));
         table.tasks.insert(
             req.id.clone(),
             Task {
@@ -331,6 +360,7 @@ impl containerd_shim::Task for Service {
                 init,
                 execs: HashMap::new(),
                 oom,
+                _oom_watcher: oom_watcher,
             },
         );
         self.publish(
@@ -377,21 +407,14 @@ impl containerd_shim::Task for Service {
             });
         }
         let proc = table.process_mut(&req.id, &req.exec_id)?;
-        let Some(process) = proc.pending.take() else {
+        if proc.pending.is_none() {
             return Err(rpc_error(
                 Code::FAILED_PRECONDITION,
                 format!("process {} already started", req.exec_id),
             ));
-        };
-        let stdio = proc.io.take_stdio().map_err(internal)?;
-        let spawned = spawner::exec(state_root(&self.namespace), &req.id, process, raw(&stdio)).map_err(internal)?;
-        drop(stdio);
-        if let Some(master) = spawned.console {
-            proc.io.attach_console(master).map_err(internal)?;
         }
-        let pid = spawned.pid;
-        proc.pid = pid;
-        proc.pidfd = Some(spawned.pidfd);
+        self.spawn_exec(proc, &req.id, &req.exec_id).map_err(internal)?;
+        let pid = proc.pid;
         self.publish(
             TASK_EXEC_STARTED_EVENT_TOPIC,
             TaskExecStarted {
@@ -401,16 +424,6 @@ impl containerd_shim::Task for Service {
                 ..Default::default()
             },
         );
-        // An exit reaped before its pid was known comes after the start event.
-        if let Some(exit) = table.take_early_exit(pid) {
-            table.process_mut(&req.id, &req.exec_id)?.exit = Some(exit.clone());
-            self.publish_exit(Exited {
-                container_id: req.id.clone(),
-                id: req.exec_id.clone(),
-                pid,
-                exit,
-            });
-        }
         Ok(api::StartResponse {
             pid: pid as u32,
             ..Default::default()
@@ -480,26 +493,26 @@ impl containerd_shim::Task for Service {
     }
 
     async fn exec(&self, _ctx: &TtrpcContext, req: api::ExecProcessRequest) -> TtrpcResult<api::Empty> {
-        let mut table = self.lock().await;
-        let task = table.task_mut(&req.id)?;
-        if task.execs.contains_key(&req.exec_id) {
-            return Err(rpc_error(
-                Code::ALREADY_EXISTS,
-                format!("exec {} already exists", req.exec_id),
-            ));
-        }
+        let exec_exists = |table: &mut Table| -> TtrpcResult<()> {
+            match table.task_mut(&req.id)?.execs.contains_key(&req.exec_id) {
+                true => Err(rpc_error(
+                    Code::ALREADY_EXISTS,
+                    format!("exec {} already exists", req.exec_id),
+                )),
+                false => Ok(()),
+            }
+        };
+        exec_exists(&mut *self.lock().await)?;
         let spec = req.spec.as_ref().map(|a| a.value.as_slice()).unwrap_or_default();
         let mut process: Process = serde_json::from_slice(spec)
             .map_err(|e| rpc_error(Code::INVALID_ARGUMENT, format!("exec process spec: {e}")))?;
         process.terminal = req.terminal;
-        let io = ProcessIo::open(Paths {
-            stdin: req.stdin.clone(),
-            stdout: req.stdout.clone(),
-            stderr: req.stderr.clone(),
-            terminal: req.terminal,
-        })
-        .await
-        .map_err(internal)?;
+        // Opened before the table is taken: a binary:// logger may take its time.
+        let paths = Paths::new(&req.stdin, &req.stdout, &req.stderr, req.terminal);
+        let io = ProcessIo::open(paths).await.map_err(internal)?;
+        let mut table = self.lock().await;
+        exec_exists(&mut table)?;
+        let task = table.task_mut(&req.id)?;
         task.execs
             .insert(req.exec_id.clone(), Proc::new(0, None, io, Some(process)));
         self.publish(
@@ -621,6 +634,10 @@ impl containerd_shim::Task for Service {
 
     async fn shutdown(&self, _ctx: &TtrpcContext, _req: api::ShutdownRequest) -> TtrpcResult<api::Empty> {
         if self.lock().await.tasks.is_empty() {
+            // TaskDelete and the exits before it must reach containerd first.
+            if let Some(events) = &self.events {
+                events.flush(EVENTS_FLUSH_TIMEOUT).await;
+            }
             self.exit.signal();
         }
         Ok(api::Empty::new())

@@ -1,9 +1,11 @@
-//! The fork helper. The shim serves ttrpc from several threads, and forking
-//! a multi-threaded process and running ordinary Rust code in the child can
-//! deadlock. So before any thread exists the shim forks this helper, which
-//! stays single-threaded and runs the runtime's create and exec in process
-//! (no runtime binary is executed). It clones with CLONE_PARENT, so the
-//! containers are the shim's own children and its reaper sees their exits.
+//! The fork helper. The shim's event loop is one thread, but the
+//! containerd-shim crate starts short-lived blocking-pool threads (socket
+//! setup, reconnects), and cloning a process that has other threads and
+//! running ordinary Rust code in the child can deadlock. So before the loop
+//! starts the shim forks this helper, which stays single-threaded and runs
+//! the runtime's create and exec in process (no runtime binary is executed).
+//! It clones with CLONE_PARENT, so the containers are the shim's own
+//! children and its reaper sees their exits.
 
 use anyhow::{bail, Context, Result};
 use myshim_runtime::sync::{self, Channel};
@@ -110,6 +112,11 @@ fn call(request: &Request, stdio: [RawFd; 3]) -> Result<Spawned> {
 }
 
 fn serve(channel: Channel) {
+    // The runtime's own log lines go to containerd's log fifo, as the shim's do.
+    let args: Vec<String> = std::env::args().collect();
+    if let Ok(flags) = containerd_shim::parse(&args[1..]) {
+        let _ = containerd_shim::logger::init(flags.debug, "info", &flags.namespace, &flags.id);
+    }
     let null = std::fs::OpenOptions::new()
         .read(true)
         .write(true)

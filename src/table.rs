@@ -2,7 +2,7 @@
 //! processes, with their exits. Pure bookkeeping, no syscalls, so the exit
 //! rules are unit tested.
 
-use crate::io::ProcessIo;
+use crate::io::{Background, ProcessIo};
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
 use containerd_shim::protos::ttrpc::{self, Code};
 use myshim_runtime::cgroups::OomWatch;
@@ -50,6 +50,8 @@ pub struct Task {
     pub execs: HashMap<String, Proc>,
     /// OOM kills in the container's cgroup (none without a memory cgroup).
     pub oom: Option<OomWatch>,
+    /// The task that publishes them, ending with the task.
+    pub _oom_watcher: Option<Background>,
 }
 
 /// Which process an exit belonged to: the container's id and the process's
@@ -68,12 +70,12 @@ impl Exited {
     }
 }
 
+/// Every exit the reaper reports finds its process here: create and exec
+/// register a pid before the handler yields, and the reaper runs only
+/// between handlers (one thread), so no exit comes before its pid is known.
 #[derive(Default)]
 pub struct Table {
     pub tasks: HashMap<String, Task>,
-    /// Exits of pids not (yet) in the table: an exec can exit before its
-    /// start learned its pid.
-    early_exits: HashMap<i32, Exit>,
 }
 
 fn not_found(what: impl std::fmt::Display) -> ttrpc::Error {
@@ -102,8 +104,9 @@ impl Table {
             .ok_or_else(|| not_found(format_args!("process {exec_id} of task {id}")))
     }
 
-    /// Records a reaped child's exit. Returns whose it was, or keeps it for a
-    /// process whose pid is not known yet (see `take_early_exit`).
+    /// Records a reaped child's exit and returns whose it was; None for a
+    /// child that is no process of a task (a logger, an orphan, the init of
+    /// a deleted task).
     pub fn record_exit(&mut self, pid: i32, exit: Exit) -> Option<Exited> {
         for (container_id, task) in self.tasks.iter_mut() {
             let procs = std::iter::once((container_id, &mut task.init)).chain(task.execs.iter_mut());
@@ -120,13 +123,7 @@ impl Table {
                 }
             }
         }
-        self.early_exits.insert(pid, exit);
         None
-    }
-
-    /// An exit that was reaped before its process's pid was registered.
-    pub fn take_early_exit(&mut self, pid: i32) -> Option<Exit> {
-        self.early_exits.remove(&pid)
     }
 }
 
@@ -155,6 +152,7 @@ mod tests {
                 init: proc(init_pid, false),
                 execs: HashMap::new(),
                 oom: None,
+                _oom_watcher: None,
             },
         );
         table
@@ -180,11 +178,10 @@ mod tests {
     }
 
     #[test]
-    fn an_exit_before_the_pid_is_known_is_kept_for_it() {
+    fn an_exit_of_no_known_process_is_nobody_s() {
         let mut table = table_with_task("c1", 10);
         assert_eq!(table.record_exit(12, exit(3)), None);
-        assert_eq!(table.take_early_exit(12), Some(exit(3)));
-        assert_eq!(table.take_early_exit(12), None);
+        assert!(table.task("c1").unwrap().init.exit.is_none());
     }
 
     #[test]
