@@ -31,23 +31,33 @@ impl Drop for CgCleanup {
                 h.path()
             };
             let dir = base.join(rel);
-            // Whatever a failed test left in its own cgroup goes first.
-            for pid in std::fs::read_to_string(dir.join("cgroup.procs"))
-                .unwrap_or_default()
-                .lines()
-            {
-                if let Ok(pid) = pid.trim().parse::<i32>() {
-                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-                }
-            }
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while std::fs::remove_dir(&dir).is_err() && dir.exists() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            remove_cgroup_tree(&dir);
             if let Some(parent) = dir.parent() {
                 let _ = std::fs::remove_dir(parent);
             }
         }
+    }
+}
+
+/// Removes a cgroup of the test's and those below it, deepest first,
+/// killing whatever a failed test left in them.
+fn remove_cgroup_tree(dir: &Path) {
+    for sub in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if sub.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_cgroup_tree(&sub.path());
+        }
+    }
+    for pid in std::fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+    {
+        if let Ok(pid) = pid.trim().parse::<i32>() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::fs::remove_dir(dir).is_err() && dir.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -436,6 +446,72 @@ fn delete_kills_what_is_left_in_the_cgroup() {
     }
     assert_cgroup_gone(&path);
     env.assert_gone("left", &b);
+}
+
+/// The container's cgroup directory in every hierarchy that has one.
+fn container_cgroup_dirs(path: &str) -> Vec<PathBuf> {
+    let rel = path.trim_start_matches('/');
+    if unified() {
+        return vec![Path::new("/sys/fs/cgroup").join(rel)];
+    }
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .filter(|h| !h.file_type().unwrap().is_symlink())
+        .map(|h| h.path().join(rel))
+        .filter(|d| d.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+#[test]
+fn delete_removes_cgroups_made_inside_the_container_with_their_processes() {
+    if !is_root() {
+        return;
+    }
+    let path = cg_path("nested");
+    let _cleanup = CgCleanup(path.clone());
+    let env = Env::new();
+    let mut b = env.bundle("nested", &["sleep", "1000"]);
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!(path));
+    env.ok(&["run", "-d", "-b", b.arg(), "nested"]);
+    let pid_file = env.dir.path().join("exec.pid");
+    env.ok(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "nested",
+        "sleep",
+        "999",
+    ]);
+    let exec_pid = std::fs::read_to_string(&pid_file).unwrap().trim().to_string();
+    // What a workload managing its own cgroups does: sub-cgroups, two deep,
+    // with one of its processes moved into them (not into v1 cpuset's,
+    // which take no task before their cpus are set).
+    for dir in container_cgroup_dirs(&path) {
+        let sub = dir.join("workload/inner");
+        std::fs::create_dir_all(&sub).unwrap();
+        if !dir.to_string_lossy().contains("cpuset") {
+            std::fs::write(sub.join("cgroup.procs"), &exec_pid).unwrap();
+        }
+    }
+    let in_sub = std::fs::read_to_string(cg_dir("pids", &path).join("workload/inner/cgroup.procs")).unwrap();
+    assert_eq!(in_sub.trim(), exec_pid);
+    let pids: Vec<i32> = serde_json::from_str(&env.ok(&["ps", "-f", "json", "nested"])).unwrap();
+    assert!(
+        pids.contains(&exec_pid.parse().unwrap()),
+        "ps misses the process in the sub-cgroup: {pids:?}"
+    );
+    env.ok(&["delete", "--force", "nested"]);
+    let stat = std::fs::read_to_string(format!("/proc/{exec_pid}/stat")).unwrap_or_default();
+    assert!(
+        stat.is_empty() || stat.rsplit(')').next().unwrap().trim_start().starts_with('Z'),
+        "{exec_pid} in the sub-cgroup survived delete"
+    );
+    assert_cgroup_gone(&path);
+    env.assert_gone("nested", &b);
 }
 
 #[test]

@@ -229,20 +229,21 @@ impl Cgroup {
         Ok(Some(f.into()))
     }
 
-    /// Every process in the cgroup.
+    /// Every process in the cgroup and in the cgroups below it.
     pub fn pids(&self) -> Result<Vec<i32>> {
-        let Some(dir) = self
-            .dir(if self.unified { "" } else { "pids" })
-            .or(self.dirs.first().map(|(_, d)| d.as_path()))
-        else {
+        let Some(dir) = self.procs_dir() else {
             return Ok(vec![]);
         };
-        let mut pids: Vec<i32> = read(dir, "cgroup.procs")?
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect();
+        let mut pids = tree_pids(dir)?;
         pids.sort();
         Ok(pids)
+    }
+
+    /// The directory whose tree lists the container's processes: v2's one;
+    /// on v1 the pids hierarchy's, else the first.
+    fn procs_dir(&self) -> Option<&Path> {
+        self.dir(if self.unified { "" } else { "pids" })
+            .or(self.dirs.first().map(|(_, d)| d.as_path()))
     }
 
     pub fn freeze(&self, frozen: bool) -> Result<()> {
@@ -261,7 +262,9 @@ impl Cgroup {
         }
     }
 
-    /// Kills what is left in the cgroup and removes its directories.
+    /// Kills what is left in the cgroup and below it, and removes its
+    /// directories with the cgroups made inside (by a workload with a
+    /// delegated cgroup namespace, say), deepest first.
     pub fn destroy(&self) -> Result<()> {
         if !self.exists() {
             return Ok(());
@@ -269,7 +272,9 @@ impl Cgroup {
         let _ = self.freeze(false);
         self.kill_all()?;
         for (_, dir) in &self.dirs {
-            remove_dir_retrying(dir)?;
+            for cgroup in subtree(dir)? {
+                remove_dir_retrying(&cgroup)?;
+            }
             remove_shared_parent(dir);
         }
         Ok(())
@@ -281,10 +286,7 @@ impl Cgroup {
         if self.unified && v2::kill(&self.dirs[0].1)? {
             return v2::wait_unpopulated(&self.dirs[0].1);
         }
-        let dir = self
-            .dir(if self.unified { "" } else { "pids" })
-            .or(self.dirs.first().map(|(_, d)| d.as_path()));
-        dir.map_or(Ok(()), kill_listed)
+        self.procs_dir().map_or(Ok(()), kill_listed)
     }
 }
 
@@ -326,18 +328,49 @@ fn remove_shared_parent(dir: &Path) {
     }
 }
 
-/// SIGKILLs each pid in `dir`'s cgroup.procs until the list is empty; the
-/// way to empty a v1 cgroup, or a v2 one on kernels without cgroup.kill.
-fn kill_listed(dir: &Path) -> Result<()> {
-    if !dir.is_dir() {
-        return Ok(());
+/// `dir` and every cgroup below it, deepest first: the order to remove
+/// them in. Nothing when `dir` is gone.
+fn subtree(dir: &Path) -> Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e).with_context(|| format!("reading cgroup {}", dir.display())),
+        };
+        for entry in entries {
+            let entry = entry.with_context(|| format!("reading cgroup {}", dir.display()))?;
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                walk(&entry.path(), out)?;
+            }
+        }
+        out.push(dir.to_path_buf());
+        Ok(())
     }
+    let mut out = vec![];
+    walk(dir, &mut out)?;
+    Ok(out)
+}
+
+/// The pids in cgroup.procs of `dir` and of every cgroup below it.
+fn tree_pids(dir: &Path) -> Result<Vec<i32>> {
+    let mut pids = vec![];
+    for cgroup in subtree(dir)? {
+        match std::fs::read_to_string(cgroup.join("cgroup.procs")) {
+            Ok(text) => pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok())),
+            // Removed since the walk.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("reading {}", cgroup.join("cgroup.procs").display())),
+        }
+    }
+    Ok(pids)
+}
+
+/// SIGKILLs each pid listed in `dir`'s tree until none is left; the way to
+/// empty a v1 cgroup, or a v2 one on kernels without cgroup.kill.
+fn kill_listed(dir: &Path) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let pids: Vec<i32> = read(dir, "cgroup.procs")?
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect();
+        let pids = tree_pids(dir)?;
         if pids.is_empty() {
             return Ok(());
         }
