@@ -374,7 +374,7 @@ pub fn pidfd_kill(pidfd: &OwnedFd, signal: i32) -> Result<()> {
 
 /// Waits (up to 10 s) until the process behind `pidfd` has exited (it need
 /// not be our child); false if it has not.
-fn wait_exit(pidfd: &OwnedFd) -> bool {
+pub(crate) fn wait_exit(pidfd: &OwnedFd) -> bool {
     let mut pfd = libc::pollfd {
         fd: pidfd.as_raw_fd(),
         events: libc::POLLIN,
@@ -383,15 +383,7 @@ fn wait_exit(pidfd: &OwnedFd) -> bool {
     // SAFETY: one live pollfd; a pidfd polls readable once the process exits.
     let exited = unsafe { libc::poll(&mut pfd, 1, 10_000) } > 0;
     // Reap it if it was our child; harmless otherwise.
-    unsafe {
-        let mut info: libc::siginfo_t = std::mem::zeroed();
-        libc::waitid(
-            libc::P_PIDFD,
-            pidfd.as_raw_fd() as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG,
-        );
-    }
+    namespaces::waitid_pidfd(pidfd, libc::WNOHANG);
     exited
 }
 

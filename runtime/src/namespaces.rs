@@ -45,6 +45,17 @@ impl Join {
         Ok(Join { kind, fd: fd.into() })
     }
 
+    /// The calling thread's own namespace of `kind`: for pid and time, the
+    /// one its children are born in, which is what setns changes.
+    pub fn own(kind: NamespaceType) -> Result<Join> {
+        let name = match kind {
+            NamespaceType::Pid => "pid_for_children",
+            NamespaceType::Time => "time_for_children",
+            other => proc_name(other),
+        };
+        Join::open(kind, &format!("/proc/thread-self/ns/{name}"))
+    }
+
     pub fn enter(&self) -> Result<()> {
         // SAFETY: setns on a namespace fd we own.
         if unsafe { libc::setns(self.fd.as_raw_fd(), clone_flag(self.kind) as i32) } != 0 {
@@ -283,11 +294,7 @@ pub fn clone_joined(
         return clone_with(flags | parent_flag, cgroup, child);
     }
     if crate::rootless::privileged() {
-        let own = Join::open(NamespaceType::Pid, "/proc/self/ns/pid_for_children")?;
-        joins.iter().try_for_each(|j| j.enter())?;
-        let cloned = clone_with(flags | parent_flag, cgroup, child);
-        own.enter()?;
-        return cloned;
+        return clone_and_come_back(joins, flags | parent_flag, cgroup, child);
     }
     if !clone_parent {
         // SAFETY: plain prctl with integer arguments.
@@ -296,6 +303,43 @@ pub fn clone_joined(
         }
     }
     clone_after_joining(joins, flags, cgroup, child)
+}
+
+/// clone_with after entering `joins` ourselves; back in our own namespaces
+/// afterwards whatever failed, or the new process is killed: the calling
+/// thread must never stay in the container's namespaces, nor a process it
+/// cloned run on untracked.
+fn clone_and_come_back(
+    joins: &[&Join],
+    flags: u64,
+    cgroup: Option<&OwnedFd>,
+    child: impl FnOnce() -> i32,
+) -> Result<Child> {
+    let own = joins.iter().map(|j| Join::own(j.kind)).collect::<Result<Vec<_>>>()?;
+    let mut entered = 0;
+    let cloned = joins
+        .iter()
+        .try_for_each(|j| {
+            j.enter()?;
+            entered += 1;
+            Ok(())
+        })
+        .and_then(|()| clone_with(flags, cgroup, child));
+    let back = own[..entered]
+        .iter()
+        .rev()
+        .try_for_each(Join::enter)
+        .context("returning to the runtime's own namespaces");
+    match (cloned, back) {
+        (Ok(child), Ok(())) => Ok(child),
+        (Ok(child), Err(e)) => {
+            let _ = crate::container::pidfd_kill(&child.pidfd, libc::SIGKILL);
+            crate::container::wait_exit(&child.pidfd);
+            Err(e)
+        }
+        (Err(e), Ok(())) => Err(e),
+        (Err(e), Err(back)) => Err(back.context(format!("{e:#}"))),
+    }
 }
 
 /// clone_with from a short-lived child (the hop) that first enters `joins`
@@ -330,7 +374,7 @@ pub fn clone_after_joining(
     })?;
     drop(hops);
     let reply = ours.recv_bytes();
-    reap(&hop.pidfd);
+    waitid_pidfd(&hop.pidfd, 0);
     let (bytes, mut fds) = reply.context("the process that joins the container's namespaces")?;
     match (<[u8; 4]>::try_from(bytes.as_slice()), fds.pop()) {
         (Ok(pid), Some(pidfd)) => Ok(Child {
@@ -342,15 +386,23 @@ pub fn clone_after_joining(
     }
 }
 
-/// Waits for a child of ours to exit and reaps it.
-fn reap(pidfd: &OwnedFd) {
-    // SAFETY: waitid on a pidfd we own, into a zeroed siginfo.
-    unsafe {
-        let mut info: libc::siginfo_t = std::mem::zeroed();
-        while libc::waitid(libc::P_PIDFD, pidfd.as_raw_fd() as libc::id_t, &mut info, libc::WEXITED) < 0
-            && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
-        {}
-    }
+/// waitid(P_PIDFD, WEXITED | `flags`), retried on EINTR: reaps the process
+/// if it is a child of ours that has exited, waiting for that unless
+/// `flags` has WNOHANG; returns at once for a process that is not our child.
+pub(crate) fn waitid_pidfd(pidfd: &OwnedFd, flags: i32) {
+    // SAFETY: a zeroed siginfo_t is a valid out-buffer for waitid.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid on a pidfd we own, into that buffer.
+    while unsafe {
+        libc::waitid(
+            libc::P_PIDFD,
+            pidfd.as_raw_fd() as libc::id_t,
+            &mut info,
+            libc::WEXITED | flags,
+        )
+    } < 0
+        && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+    {}
 }
 
 #[cfg(test)]
@@ -394,6 +446,74 @@ mod tests {
         assert_eq!(plan.clone3_flags(), (libc::CLONE_NEWPID | libc::CLONE_NEWNS) as u64);
         assert_eq!(plan.unshare_flags(), 0);
         assert!(!plan.new_userns);
+    }
+
+    /// A pid namespace other than ours: that of `unshare --pid --fork`'s
+    /// child, which dies with the unshare process (killed on drop).
+    struct OtherPidNamespace {
+        unshare: std::process::Child,
+        join: Join,
+    }
+
+    impl OtherPidNamespace {
+        fn new() -> OtherPidNamespace {
+            let mut unshare = std::process::Command::new("unshare")
+                .args(["--pid", "--kill-child", "sleep", "1000"])
+                .spawn()
+                .unwrap();
+            // Readable once the namespace has its first process.
+            let link = format!("/proc/{}/ns/pid_for_children", unshare.id());
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while std::fs::read_link(&link).ok() == std::fs::read_link("/proc/self/ns/pid").ok() {
+                if std::time::Instant::now() > deadline {
+                    let _ = unshare.kill();
+                    let _ = unshare.wait();
+                    panic!("unshare --pid made no pid namespace");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            let join = Join::open(NamespaceType::Pid, &link);
+            let join = join.unwrap_or_else(|e| {
+                let _ = unshare.kill();
+                let _ = unshare.wait();
+                panic!("{e:#}")
+            });
+            OtherPidNamespace { unshare, join }
+        }
+    }
+
+    impl Drop for OtherPidNamespace {
+        fn drop(&mut self) {
+            let _ = self.unshare.kill();
+            let _ = self.unshare.wait();
+        }
+    }
+
+    #[test]
+    fn privileged_clone_comes_back_to_our_pid_namespace_whatever_fails() {
+        if !crate::rootless::privileged() {
+            eprintln!("skipped: entering another pid namespace needs the host's root");
+            return;
+        }
+        let other = OtherPidNamespace::new();
+        let ours = || std::fs::read_link("/proc/thread-self/ns/pid_for_children").unwrap();
+        let before = ours();
+        // A join that fails after one that worked: setns(CLONE_NEWPID) of a
+        // network namespace is EINVAL.
+        let bad = Join::open(NamespaceType::Pid, "/proc/self/ns/net").unwrap();
+        let e = clone_joined(&[&other.join, &bad], 0, false, None, || 0).err().unwrap();
+        assert!(format!("{e:#}").contains("setns"), "{e:#}");
+        assert_eq!(ours(), before, "left in the other pid namespace after a failed join");
+        // A clone that fails: CLONE_SIGHAND without CLONE_VM is EINVAL.
+        let e = clone_joined(&[&other.join], libc::CLONE_SIGHAND as u64, false, None, || 0)
+            .err()
+            .unwrap();
+        assert!(format!("{e:#}").contains("clone3"), "{e:#}");
+        assert_eq!(ours(), before, "left in the other pid namespace after a failed clone");
+        // One that works: the child is in the other namespace, we are not.
+        let child = clone_joined(&[&other.join], 0, false, None, || 0).unwrap();
+        assert_eq!(ours(), before);
+        waitid_pidfd(&child.pidfd, 0);
     }
 
     #[test]
