@@ -1,5 +1,6 @@
-//! process.apparmorProfile and process.selinuxLabel: the Linux security
-//! module label the process gets at its execve.
+//! process.apparmorProfile: the Linux security module label the process
+//! gets at its execve. (A process.selinuxLabel is refused with the rest of
+//! the config, before anything is made: see `Process::validate`.)
 //!
 //! The AppArmor profile is requested through the container's own procfs
 //! (`exec PROFILE` to /proc/thread-self/attr/apparmor/exec), opened below its
@@ -10,16 +11,13 @@
 
 use crate::safe_path::{open_dir, open_proc_file, open_proc_root, write_procfs};
 use crate::spec::Process;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use std::path::Path;
 
 /// Sets the labels the process is to run with after execve. Call it in the
 /// container's mount namespace (its /proc), before capabilities are dropped
 /// and no_new_privs is set.
 pub fn set_exec_labels(process: &Process) -> Result<()> {
-    if process.selinux_label.as_deref().is_some_and(|l| !l.is_empty()) {
-        bail!("process.selinuxLabel: SELinux labels are not supported (the process would run unlabelled)");
-    }
     match process.apparmor_profile.as_deref() {
         Some(profile) if !profile.is_empty() => {
             apparmor_on_exec(profile).with_context(|| format!("process.apparmorProfile {profile:?}"))

@@ -360,6 +360,9 @@ impl Process {
                 bail!("process.rlimits {}: soft {} is above hard {}", r.kind, r.soft, r.hard);
             }
         }
+        if self.selinux_label.as_deref().is_some_and(|l| !l.is_empty()) {
+            bail!("process.selinuxLabel: SELinux labels are not supported (the process would run unlabelled)");
+        }
         Ok(())
     }
 }
@@ -506,6 +509,16 @@ mod tests {
         let mut s = minimal();
         s["process"]["rlimits"] = serde_json::json!([{"type": "RLIMIT_FOO", "hard": 1, "soft": 1}]);
         assert!(err(s).contains("RLIMIT_FOO"));
+    }
+
+    #[test]
+    fn selinux_label_refused_and_empty_one_accepted() {
+        let mut s = minimal();
+        s["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0".into();
+        let e = err(s.clone());
+        assert!(e.contains("process.selinuxLabel") && e.contains("not supported"), "{e}");
+        s["process"]["selinuxLabel"] = "".into();
+        parse(s).unwrap();
     }
 
     #[test]

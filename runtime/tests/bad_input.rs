@@ -331,3 +331,33 @@ fn malformed_config_corpus() {
         create_fails(&env, &b, id, needle);
     }
 }
+
+#[test]
+fn selinux_label_refused_before_anything_runs() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let marker = env.dir.path().join("hook-ran");
+    let mut b = env.bundle("se", &["true"]);
+    b.edit(|c| {
+        c["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0");
+        c["hooks"]["createRuntime"] =
+            json!([{"path": "/bin/sh", "args": ["sh", "-c", format!("touch {}", marker.display())]}]);
+    });
+    create_fails(&env, &b, "se", "process.selinuxLabel: SELinux labels are not supported");
+    assert!(
+        !marker.exists(),
+        "a createRuntime hook ran for a config that is refused"
+    );
+    // exec's process.json is checked the same way.
+    let ok = env.bundle("se-exec", &["sleep", "100"]);
+    env.ok(&["run", "-d", "-b", ok.arg(), "se-exec"]);
+    let p = env.dir.path().join("process.json");
+    let process = json!({"args": ["true"], "cwd": "/", "selinuxLabel": "system_u:system_r:container_t:s0"});
+    std::fs::write(&p, process.to_string()).unwrap();
+    let e = env.fails(&["exec", "-p", p.to_str().unwrap(), "se-exec"]);
+    assert!(e.contains("process.selinuxLabel"), "{e}");
+    env.ok(&["delete", "-f", "se-exec"]);
+    env.assert_gone("se-exec", &ok);
+}
