@@ -98,20 +98,8 @@ fn readonly_detached_mount(file: &std::ffi::CStr) -> Result<(OwnedFd, u64)> {
 }
 
 fn mount_id(fd: std::os::fd::BorrowedFd) -> Result<u64> {
-    // SAFETY: statx fills a zeroed struct of the right type.
-    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
-    let rc = unsafe {
-        libc::statx(
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            libc::STATX_MNT_ID,
-            &mut stx,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error()).context("statx(STATX_MNT_ID) of the runtime binary");
-    }
+    let stx =
+        crate::safe_path::statx_fd(fd, libc::STATX_MNT_ID).context("statx(STATX_MNT_ID) of the runtime binary")?;
     if stx.stx_mask & libc::STATX_MNT_ID == 0 {
         bail!("statx: this kernel reports no mount id (needs Linux 5.8)");
     }

@@ -9,7 +9,7 @@
 //! (CVE-2019-16884). A label that cannot be applied is an error, never a
 //! silently unconfined process.
 
-use crate::safe_path::{open_dir, open_proc_file, open_proc_root, write_procfs};
+use crate::safe_path::{open_dir, open_proc_file, open_proc_root, write_proc_file};
 use crate::spec::Process;
 use anyhow::{Context, Result};
 use std::path::Path;
@@ -41,9 +41,7 @@ fn apparmor_on_exec(profile: &str) -> Result<()> {
         "AppArmor profile {profile:?} from the next execve, through /proc/{}",
         rel.display()
     );
-    let fd = open_proc_file(&proc, &rel, libc::O_WRONLY)?;
-    write_procfs(fd, &format!("/proc/{}", rel.display()), &format!("exec {profile}"))
-        .context("is AppArmor enabled and the profile loaded?")
+    write_proc_file(&proc, &rel, 0, &format!("exec {profile}")).context("is AppArmor enabled and the profile loaded?")
 }
 
 fn is_enoent(e: &anyhow::Error) -> bool {

@@ -227,8 +227,11 @@ impl RootfsPlan<'_> {
             create_dev_symlinks(&root)?;
         }
         let console = if terminal { Some(open_console(&root)?) } else { None };
-        for (key, value) in &linux.sysctl {
-            write_sysctl(&root, key, value)?;
+        if !linux.sysctl.is_empty() {
+            let proc = crate::safe_path::open_proc_root(&root).context("linux.sysctl")?;
+            for (key, value) in &linux.sysctl {
+                write_sysctl(&proc, key, value)?;
+            }
         }
         for path in &linux.masked_paths {
             mask_path(&root, path).with_context(|| format!("linux.maskedPaths {path}"))?;
@@ -633,13 +636,10 @@ pub fn pty_pair(master: OwnedFd) -> Result<Console> {
     Ok(Console { master, slave })
 }
 
-fn write_sysctl(root: &OwnedFd, key: &str, value: &str) -> Result<()> {
+/// Writes one sysctl below the container's procfs root (`open_proc_root`).
+fn write_sysctl(proc: &OwnedFd, key: &str, value: &str) -> Result<()> {
     let rel = Path::new("sys").join(key.replace('.', "/"));
-    let proc = crate::safe_path::open_proc_root(root).with_context(|| format!("linux.sysctl {key}"))?;
-    let fd = crate::safe_path::open_proc_file(&proc, &rel, libc::O_WRONLY | libc::O_TRUNC)
-        .with_context(|| format!("linux.sysctl {key}"))?;
-    crate::safe_path::write_procfs(fd, &format!("/proc/{}", rel.display()), value)
-        .with_context(|| format!("linux.sysctl {key}"))
+    crate::safe_path::write_proc_file(proc, &rel, libc::O_TRUNC, value).with_context(|| format!("linux.sysctl {key}"))
 }
 
 fn mask_path(root: &OwnedFd, path: &str) -> Result<()> {

@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result};
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path};
 
@@ -174,14 +174,30 @@ pub fn open_proc_file(proc: &OwnedFd, rel: &Path, flags: i32) -> Result<OwnedFd>
     })
 }
 
+/// Opens `rel` below a procfs root from `open_proc_root` as
+/// [`open_proc_file`] does (with O_WRONLY and `flags`) and writes `value`
+/// to it, checked to be on procfs.
+pub fn write_proc_file(proc: &OwnedFd, rel: &Path, flags: i32, value: &str) -> Result<()> {
+    let fd = open_proc_file(proc, rel, libc::O_WRONLY | flags)?;
+    write_procfs(fd, &format!("/proc/{}", rel.display()), value)
+}
+
+/// statx of the file `fd` refers to, asking for `mask` (the basic fields
+/// and the attributes always come).
+pub fn statx_fd(fd: BorrowedFd, mask: u32) -> std::io::Result<libc::statx> {
+    // SAFETY: an all-zero statx is a valid out-buffer.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: statx of the fd itself (empty path) into that buffer.
+    let rc = unsafe { libc::statx(fd.as_raw_fd(), c"".as_ptr(), libc::AT_EMPTY_PATH, mask, &mut stx) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(stx)
+}
+
 /// True when `fd` is the root of a mount.
 pub fn is_mount_root(fd: &OwnedFd) -> Result<bool> {
-    // SAFETY: statx fills a zeroed struct of the right type.
-    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::statx(fd.as_raw_fd(), c"".as_ptr(), libc::AT_EMPTY_PATH, 0, &mut stx) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error()).context("statx");
-    }
+    let stx = statx_fd(fd.as_fd(), 0).context("statx")?;
     Ok(stx.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0)
 }
 
