@@ -69,8 +69,7 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
     let in_userns = joins.iter().any(|j| j.kind == NamespaceType::User);
     let (parent_end, child_end) = sync::pair()?;
     let pid_join = joins.iter().find(|j| j.kind == NamespaceType::Pid);
-    // Everything that can fail comes before we step into the container's pid
-    // namespace, so nothing returns early with us still in it.
+    // The pid namespace is entered (and left again) by clone_joined alone.
     let cgroup = saved.cgroup();
     let cgroup_fd = cgroup.map(|c| c.v2_dir_fd()).transpose()?.flatten();
     let filter = crate::container::compile_seccomp(&saved.config)?;
@@ -92,7 +91,7 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
             &JoinPlan {
                 joins: &joins,
                 in_userns,
-                parent_joined_userns: hop_joins_userns,
+                hop_joined_userns: hop_joins_userns,
                 seccomp: filter.as_ref(),
                 join_cgroup: cgroup.filter(|_| !hop_joins_userns),
             },
@@ -164,7 +163,7 @@ struct JoinPlan<'a> {
     joins: &'a [Join],
     in_userns: bool,
     /// The hop that cloned us already joined the container's user namespace.
-    parent_joined_userns: bool,
+    hop_joined_userns: bool,
     /// The container's filter applies to exec'd processes too.
     seccomp: Option<&'a crate::seccomp::Filter>,
     /// The v1 cgroup the process moves itself into (when the parent does not).
@@ -177,7 +176,7 @@ fn exec_child(
     channel: &sync::Channel,
     preserve_fds: u32,
 ) -> Result<std::convert::Infallible> {
-    let (joins, in_userns, parent_joined_userns) = (plan.joins, plan.in_userns, plan.parent_joined_userns);
+    let (joins, in_userns, hop_joined_userns) = (plan.joins, plan.in_userns, plan.hop_joined_userns);
     // Born in the container's pid namespace holding our fds: out of ptrace's
     // reach before anything else.
     init::set_dumpable(false)?;
@@ -186,7 +185,7 @@ fn exec_child(
     if let Some(cgroup) = plan.join_cgroup {
         cgroup.join_self()?;
     }
-    let skip = |kind| kind == NamespaceType::Pid || (kind == NamespaceType::User && parent_joined_userns);
+    let skip = |kind| kind == NamespaceType::Pid || (kind == NamespaceType::User && hop_joined_userns);
     for join in joins.iter().filter(|j| !skip(j.kind)) {
         join.enter()?;
     }
