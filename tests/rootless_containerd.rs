@@ -6,17 +6,18 @@
 //! uid 0 of a user namespace without real privileges. Everything the test
 //! made (processes, the user, its ranges, the temp dir) goes, pass or fail.
 
+#[path = "common/ctr.rs"]
+mod ctr;
 #[path = "../runtime/tests/common/user.rs"]
 mod user;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use ctr::{build_image, Ctr, IMAGE, RUNTIME};
+use std::path::Path;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 use user::ThrowawayUser;
 
 const SHIM: &str = env!("CARGO_BIN_EXE_containerd-shim-myshim-v2");
-const RUNTIME: &str = "io.containerd.myshim.v2";
-const IMAGE: &str = "docker.io/library/busybox:myshim";
 const NAMESPACE: &str = "rootless";
 
 fn ready() -> bool {
@@ -71,82 +72,17 @@ impl RootlessContainerd {
         c
     }
 
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.user.path("containerd.log")).unwrap_or_default()
-    }
-
     /// rootlesskit's child: its namespaces are where containerd runs.
     fn child_pid(&self) -> String {
         std::fs::read_to_string(self.user.path("rk/child_pid")).unwrap_or_default()
     }
 
-    /// `ctr ARGS` as the user, in rootlesskit's user and mount namespaces
-    /// (as `nsenter -U --preserve-credentials -m -t CHILD` from its docs).
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = self.user.command("/usr/bin/nsenter");
-        c.args([
-            "-U",
-            "--preserve-credentials",
-            "-m",
-            "-t",
-            self.child_pid().trim(),
-            "--",
-        ])
-        .arg("/usr/bin/ctr")
-        .arg("-a")
-        .arg(self.user.path("c.sock"))
-        .args(["-n", NAMESPACE])
-        .args(args);
-        c
-    }
-
-    fn ctr(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.ctr(args);
-        assert!(
-            out.status.success(),
-            "ctr {args:?}: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            self.log()
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
     /// busybox built offline (contrib/make-bundle.sh, contrib/make-image.sh)
     /// and imported by the user.
     fn import_image(&self) {
-        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let (rootfs, tar) = (self.user.path("image"), self.user.path("image.tar"));
-        let status = Command::new(repo.join("contrib/make-bundle.sh"))
-            .arg(&rootfs)
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let status = Command::new(repo.join("contrib/make-image.sh"))
-            .arg(rootfs.join("rootfs"))
-            .arg(IMAGE)
-            .arg(&tar)
-            .status()
-            .unwrap();
-        assert!(status.success());
+        let tar = build_image(self.user.dir.path());
         self.user.chown(&tar);
         self.ok(&["images", "import", tar.to_str().unwrap()]);
-    }
-
-    /// Waits (bounded) until `ctr task ls` shows `id` with `status`.
-    fn wait_task(&self, id: &str, status: &str) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let ls = self.ok(&["task", "ls"]);
-            if ls.lines().any(|l| l.starts_with(id) && l.contains(status)) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "{id} never {status}: {ls}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
     }
 
     /// Live shim processes of this containerd (they name its socket).
@@ -177,6 +113,32 @@ impl RootlessContainerd {
                     .collect()
             })
             .unwrap_or_default()
+    }
+}
+
+impl Ctr for RootlessContainerd {
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.user.path("containerd.log")).unwrap_or_default()
+    }
+
+    /// `ctr ARGS` as the user, in rootlesskit's user and mount namespaces
+    /// (as `nsenter -U --preserve-credentials -m -t CHILD` from its docs).
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = self.user.command("/usr/bin/nsenter");
+        c.args([
+            "-U",
+            "--preserve-credentials",
+            "-m",
+            "-t",
+            self.child_pid().trim(),
+            "--",
+        ])
+        .arg("/usr/bin/ctr")
+        .arg("-a")
+        .arg(self.user.path("c.sock"))
+        .args(["-n", NAMESPACE])
+        .args(args);
+        c
     }
 }
 

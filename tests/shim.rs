@@ -3,13 +3,15 @@
 //! against an image built offline. Each test starts its own containerd in a
 //! temp dir and removes everything it made, pass or fail.
 
+#[path = "common/ctr.rs"]
+mod ctr;
+
+use ctr::{build_image, Ctr, IMAGE, RUNTIME};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const SHIM: &str = env!("CARGO_BIN_EXE_containerd-shim-myshim-v2");
-const RUNTIME: &str = "io.containerd.myshim.v2";
-const IMAGE: &str = "docker.io/library/busybox:myshim";
 
 fn is_root() -> bool {
     let root = nix::unistd::geteuid().is_root();
@@ -37,10 +39,6 @@ fn versions() -> Vec<(String, PathBuf, PathBuf)> {
     }
     assert!(!out.is_empty(), "no containerd found: run contrib/install-deps.sh");
     out
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 struct Containerd {
@@ -94,6 +92,38 @@ impl Containerd {
         }
     }
 
+    fn import_image(&self) {
+        let tar = build_image(self.dir.path());
+        self.ok(&["images", "import", tar.to_str().unwrap()]);
+    }
+
+    fn rootfs_dir(&self) -> String {
+        self.dir.path().join("image/rootfs").display().to_string()
+    }
+
+    /// `ctr ARGS` on a pseudo-terminal (script(1)), after `setup` shell commands.
+    fn in_pty(&self, setup: &str, args: &str) -> Output {
+        let inner = format!(
+            "{setup}{} -a {} -n {} {args}",
+            self.ctr.display(),
+            self.dir.path().join("c.sock").display(),
+            self.namespace
+        );
+        Command::new("script")
+            .args(["-qec", &inner, "/dev/null"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Shim processes serving this containerd.
+    fn shims(&self) -> Vec<i32> {
+        let sock = self.dir.path().join("c.sock").display().to_string();
+        pids_with_cmdline(|c| c.contains("containerd-shim-myshim-v2") && c.contains(&sock))
+    }
+}
+
+impl Ctr for Containerd {
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("containerd.log")).unwrap_or_default()
     }
@@ -118,77 +148,6 @@ impl Containerd {
         c.args(&args[words..]);
         c.stdin(Stdio::null());
         c
-    }
-
-    fn ctr(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.ctr(args);
-        assert!(
-            out.status.success(),
-            "ctr {args:?}: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            self.log()
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn import_image(&self) {
-        let rootfs = self.dir.path().join("image");
-        let tar = self.dir.path().join("image.tar");
-        let status = Command::new(repo().join("contrib/make-bundle.sh"))
-            .arg(&rootfs)
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let status = Command::new(repo().join("contrib/make-image.sh"))
-            .arg(rootfs.join("rootfs"))
-            .arg(IMAGE)
-            .arg(&tar)
-            .status()
-            .unwrap();
-        assert!(status.success());
-        self.ok(&["images", "import", tar.to_str().unwrap()]);
-    }
-
-    fn rootfs_dir(&self) -> String {
-        self.dir.path().join("image/rootfs").display().to_string()
-    }
-
-    /// Waits (bounded) until `ctr task ls` shows `id` with `status`.
-    fn wait_task(&self, id: &str, status: &str) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let ls = self.ok(&["task", "ls"]);
-            if ls.lines().any(|l| l.starts_with(id) && l.contains(status)) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "{id} never {status}: {ls}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// `ctr ARGS` on a pseudo-terminal (script(1)), after `setup` shell commands.
-    fn in_pty(&self, setup: &str, args: &str) -> Output {
-        let inner = format!(
-            "{setup}{} -a {} -n {} {args}",
-            self.ctr.display(),
-            self.dir.path().join("c.sock").display(),
-            self.namespace
-        );
-        Command::new("script")
-            .args(["-qec", &inner, "/dev/null"])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
-    /// Shim processes serving this containerd.
-    fn shims(&self) -> Vec<i32> {
-        let sock = self.dir.path().join("c.sock").display().to_string();
-        pids_with_cmdline(|c| c.contains("containerd-shim-myshim-v2") && c.contains(&sock))
     }
 }
 
