@@ -6,25 +6,48 @@ use anyhow::{bail, Result};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Enables every available controller in each ancestor's subtree_control,
-/// from the root down, so the new cgroup gets them. Levels that have them
-/// all already are not written: a delegated subtree's owner may write only
-/// below the delegation point.
+/// Enables the controllers in the subtree_control of each ancestor of the
+/// new cgroup that lacks them, so that it gets every controller the root
+/// has (or, below a delegated subtree, every one delegated). Walks up from
+/// the parent only to the first level that enables all of the root's for
+/// its children, as every level above it must, then writes on the way
+/// down where something is missing. A level we may not write (above a
+/// delegation point) is fine when it already enables everything it has:
+/// only then is its cgroup.controllers read.
 pub(super) fn enable_controllers(dir: &Path) -> Result<()> {
-    let root = Path::new(super::CGROUP_ROOT);
-    let mut levels: Vec<&Path> = dir.ancestors().skip(1).take_while(|p| p.starts_with(root)).collect();
-    levels.reverse();
-    for level in levels {
-        let available = read(level, "cgroup.controllers")?;
-        let enabled = read(level, "cgroup.subtree_control")?;
+    enable_controllers_below(Path::new(super::CGROUP_ROOT), dir)
+}
+
+fn enable_controllers_below(root: &Path, dir: &Path) -> Result<()> {
+    let words = |text: String| text.split_whitespace().map(String::from).collect::<Vec<_>>();
+    let mut available = words(read(root, "cgroup.controllers")?);
+    let mut incomplete = vec![];
+    for level in dir.ancestors().skip(1).take_while(|p| p.starts_with(root)) {
+        let enabled = words(read(level, "cgroup.subtree_control")?);
+        if available.iter().all(|c| enabled.contains(c)) {
+            break;
+        }
+        incomplete.push((level, enabled));
+    }
+    // Top down, each level offers its children what its parent offered it.
+    for (level, enabled) in incomplete.into_iter().rev() {
         let missing: Vec<String> = available
-            .split_whitespace()
-            .filter(|c| !enabled.split_whitespace().any(|e| e == *c))
+            .iter()
+            .filter(|c| !enabled.contains(c))
             .map(|c| format!("+{c}"))
             .collect();
-        if !missing.is_empty() {
-            write(level, "cgroup.subtree_control", &missing.join(" "))?;
+        let Err(e) = write(level, "cgroup.subtree_control", &missing.join(" ")) else {
+            continue;
+        };
+        let denied = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|e| e.raw_os_error())
+            .is_some_and(|errno| errno == libc::EACCES || errno == libc::EPERM);
+        let has = words(read(level, "cgroup.controllers")?);
+        if !denied || !has.iter().all(|c| enabled.contains(c)) {
+            return Err(e);
         }
+        available = enabled;
     }
     Ok(())
 }
@@ -198,6 +221,39 @@ pub(super) fn wait_unpopulated(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Plain files stand in for the cgroup ones: a write replaces the text.
+    #[test]
+    fn controllers_enabled_below_the_first_level_that_has_them_all() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let level = |rel: &str, subtree: Option<&str>| {
+            let d = root.join(rel);
+            std::fs::create_dir_all(&d).unwrap();
+            if let Some(text) = subtree {
+                std::fs::write(d.join("cgroup.subtree_control"), text).unwrap();
+            }
+            d
+        };
+        std::fs::write(root.join("cgroup.controllers"), "cpu io memory pids\n").unwrap();
+        // No subtree_control at the root: reading it would fail the call.
+        let a = level("a", Some("cpu io memory pids\n"));
+        let b = level("a/b", Some("cpu\n"));
+        let c = level("a/b/c", Some("\n"));
+        enable_controllers_below(root, &c.join("container")).unwrap();
+        let read = |d: &Path| std::fs::read_to_string(d.join("cgroup.subtree_control")).unwrap();
+        assert_eq!(
+            read(&a),
+            "cpu io memory pids\n",
+            "a level that had them all was written"
+        );
+        assert_eq!(read(&b), "+io +memory +pids");
+        assert_eq!(read(&c), "+cpu +io +memory +pids");
+        // The parent has them all already: nothing above it is read.
+        std::fs::write(c.join("cgroup.subtree_control"), "cpu io memory pids").unwrap();
+        std::fs::remove_file(b.join("cgroup.subtree_control")).unwrap();
+        enable_controllers_below(root, &c.join("container")).unwrap();
+    }
 
     #[test]
     fn conversions_match_runc() {
