@@ -38,7 +38,8 @@ pub struct Created {
 struct CreateGuard {
     dir: Option<ContainerDir>,
     pidfd: Option<OwnedFd>,
-    cgroup: Option<Cgroup>,
+    /// The cgroup and the directories this create made of it.
+    cgroup: Option<(Cgroup, crate::cgroups::Made)>,
 }
 
 impl Drop for CreateGuard {
@@ -47,8 +48,8 @@ impl Drop for CreateGuard {
             let _ = pidfd_kill(&pidfd, libc::SIGKILL);
             wait_exit(&pidfd);
         }
-        if let Some(cgroup) = self.cgroup.take() {
-            let _ = cgroup.destroy();
+        if let Some((cgroup, made)) = self.cgroup.take() {
+            cgroup.undo_create(&made);
         }
         if let Some(dir) = self.dir.take() {
             let _ = dir.remove();
@@ -88,8 +89,8 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     let state_dir_fd = crate::safe_path::open_dir(&dir.path)?;
 
     // 3. The cgroup, with its limits set before anything runs in it.
-    let cgroup = setup_cgroup(&spec, &opts.id)?;
-    guard.cgroup = cgroup.clone();
+    let (cgroup, made) = setup_cgroup(&spec, &opts.id)?.unzip();
+    guard.cgroup = cgroup.clone().zip(made);
     let cgroup_fd = cgroup.as_ref().map(|c| c.v2_dir_fd()).transpose()?.flatten();
 
     // 4. The init, in its new namespaces.
@@ -213,7 +214,7 @@ pub(crate) fn compile_seccomp(spec: &Spec) -> Result<Option<crate::seccomp::Filt
 /// privileges (an ordinary user, or root of a user namespace as under
 /// rootlesskit) and without a cgroup it may write to, such as a delegated
 /// subtree, the container runs in ours.
-fn setup_cgroup(spec: &Spec, id: &str) -> Result<Option<Cgroup>> {
+fn setup_cgroup(spec: &Spec, id: &str) -> Result<Option<(Cgroup, crate::cgroups::Made)>> {
     let linux = spec.linux();
     let cgroup = Cgroup::for_container(linux, id)?;
     // On failure only the directories this attempt made go, and only while
@@ -233,7 +234,7 @@ fn setup_cgroup(spec: &Spec, id: &str) -> Result<Option<Cgroup>> {
         made.remove_empty();
         return Err(e.context("linux.resources"));
     }
-    Ok(Some(cgroup))
+    Ok(Some((cgroup, made)))
 }
 
 fn check_namespaces(spec: &Spec) -> Result<()> {

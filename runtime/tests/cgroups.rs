@@ -565,20 +565,37 @@ fn rejected_limits_on_an_existing_cgroup_kill_nothing_in_it() {
     let mut other = Sleeper(std::process::Command::new("sleep").arg("1000").spawn().unwrap());
     std::fs::write(dir.join("cgroup.procs"), other.0.id().to_string()).unwrap();
     let env = Env::new();
-    let mut b = env.bundle("intruder", &["true"]);
-    b.edit(|c| {
-        c["linux"]["cgroupsPath"] = json!(path);
-        c["linux"]["resources"]["cpu"] = json!({"cpus": "999"});
-    });
-    let e = env.fails(&["create", "-b", b.arg(), "intruder"]);
-    assert!(e.contains("cpuset.cpus") && e.contains("999"), "{e}");
-    env.assert_gone("intruder", &b);
-    assert_eq!(
-        other.0.try_wait().unwrap(),
-        None,
-        "the failed create killed a process it did not start"
-    );
-    assert!(dir.is_dir(), "the failed create removed a cgroup it did not make");
+    // Limits the kernel rejects; then a step after the init is in the
+    // cgroup (a createRuntime hook) that fails.
+    type Failure = (&'static str, fn(&mut serde_json::Value), &'static str);
+    let failures: [Failure; 2] = [
+        (
+            "intruder",
+            |c| c["linux"]["resources"]["cpu"] = json!({"cpus": "999"}),
+            "cpuset.cpus",
+        ),
+        (
+            "intruder2",
+            |c| c["hooks"] = json!({"createRuntime": [{"path": "/bin/false"}]}),
+            "createRuntime",
+        ),
+    ];
+    for (id, failure, named) in failures {
+        let mut b = env.bundle(id, &["true"]);
+        b.edit(|c| {
+            c["linux"]["cgroupsPath"] = json!(path);
+            failure(c);
+        });
+        let e = env.fails(&["create", "-b", b.arg(), id]);
+        assert!(e.contains(named), "{id}: {e}");
+        env.assert_gone(id, &b);
+        assert_eq!(
+            other.0.try_wait().unwrap(),
+            None,
+            "{id}: the failed create killed a process it did not start"
+        );
+        assert!(dir.is_dir(), "{id}: the failed create removed a cgroup it did not make");
+    }
 }
 
 #[test]

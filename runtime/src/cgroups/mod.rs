@@ -265,6 +265,18 @@ impl Cgroup {
     /// Kills what is left in the cgroup and below it, and removes its
     /// directories with the cgroups made inside (by a workload with a
     /// delegated cgroup namespace, say), deepest first.
+    /// Takes back a create that failed later on: a cgroup whose every
+    /// directory this create made holds only what the create started (a
+    /// hook of the init, say), so it is destroyed; one that existed before
+    /// may hold anyone's processes, so only what was made goes, while empty.
+    pub fn undo_create(&self, made: &Made) {
+        if self.dirs.iter().all(|(_, dir)| made.contains(dir)) {
+            let _ = self.destroy();
+        } else {
+            made.remove_empty();
+        }
+    }
+
     pub fn destroy(&self) -> Result<()> {
         if !self.exists() {
             return Ok(());
@@ -309,6 +321,10 @@ impl Made {
             }
         }
         Ok(())
+    }
+
+    fn contains(&self, dir: &Path) -> bool {
+        self.0.iter().any(|d| d == dir)
     }
 
     /// Removes what was made, deepest first, where it is still empty (no
