@@ -284,8 +284,16 @@ fn exec_runs_in_the_container_with_options() {
     let pidf = env.dir.path().join("exec.pid");
     env.ok(&["exec", "-d", "--pid-file", pidf.to_str().unwrap(), "ex", "sleep", "50"]);
     let pid: i32 = std::fs::read_to_string(&pidf).unwrap().parse().unwrap();
-    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
-    assert_eq!(cmdline, "sleep\u{0}50\u{0}");
+    // exec -d returns once the process is ready, just before its execve.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+        if cmdline == "sleep\u{0}50\u{0}" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "exec'd pid {pid} runs {cmdline:?}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let pids: Vec<i32> = serde_json::from_str(&env.ok(&["ps", "-f", "json", "ex"])).unwrap();
     assert!(pids.contains(&pid));
     // -t: a pty inside the container
