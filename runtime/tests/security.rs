@@ -88,6 +88,9 @@ fn reused_pid_is_not_the_container() {
     env.ok(&["run", "-d", "-b", b.arg(), "reuse"]);
     env.wait_status("reuse", "stopped");
     // Point the state at a live host process, as if the pid had been reused.
+    // A reuse starts later than the init: past the clock tick (10 ms) that
+    // start times are counted in, or the two would look the same.
+    std::thread::sleep(Duration::from_millis(20));
     let mut bystander = std::process::Command::new("sleep").arg("100").spawn().unwrap();
     let state_file = env.root().join("reuse/state.json");
     let mut state: serde_json::Value = serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
