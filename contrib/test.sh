@@ -8,5 +8,4 @@ contrib/fetch-containerd.sh  # containerd 1.7 and 2.x beside the installed 1.6
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -q -- -D warnings
 cargo test --workspace
-contrib/test-cgroup2-vm.sh   # the cgroup tests again on cgroup v2, in a VM
-contrib/test-apparmor-vm.sh  # AppArmor profiles, in a VM whose kernel has AppArmor
+contrib/test-vm.sh           # cgroup v2, delegated rootless cgroups and AppArmor, in a VM

@@ -1,5 +1,5 @@
 //! cgroups with real containers: every resource set is read back from the
-//! cgroup files (v1 on this host, v2 in the VM: contrib/test-cgroup2-vm.sh),
+//! cgroup files (v1 on this host, v2 in the VM: contrib/test-vm.sh),
 //! limits really limit, pause really freezes, and nothing is left behind.
 
 mod common;

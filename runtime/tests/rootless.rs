@@ -415,7 +415,7 @@ impl User {
 fn cgroup_v2_ready() -> bool {
     let v2 = myshim_runtime::cgroups::is_unified_host();
     if !v2 {
-        eprintln!("skipped: cgroup v2 only (contrib/test-cgroup2-vm.sh runs it in a VM)");
+        eprintln!("skipped: cgroup v2 only (contrib/test-vm.sh runs it in a VM)");
     }
     ready() && v2
 }
