@@ -291,7 +291,10 @@ fn exec_runs_in_the_container_with_options() {
         if cmdline == "sleep\u{0}50\u{0}" {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "exec'd pid {pid} runs {cmdline:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "exec'd pid {pid} runs {cmdline:?}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     let pids: Vec<i32> = serde_json::from_str(&env.ok(&["ps", "-f", "json", "ex"])).unwrap();
