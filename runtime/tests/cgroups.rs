@@ -694,6 +694,31 @@ fn network_class_id_is_applied_or_refused_clearly() {
     assert_cgroup_gone(&path);
 }
 
+/// No machine here has an RDMA device: a limit for one is refused, naming
+/// the rdma hierarchy (v1, none mounted) or the file and device (v2).
+#[test]
+fn rdma_limits_for_a_missing_device_are_refused_clearly() {
+    if !is_root() {
+        return;
+    }
+    let path = cg_path("rdma");
+    let _cleanup = CgCleanup(path.clone());
+    let env = Env::new();
+    let mut b = env.bundle("rdma", &["true"]);
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = json!(path);
+        c["linux"]["resources"]["rdma"] = json!({"mlx5_9": {"hcaHandles": 2}});
+    });
+    let e = env.fails(&["create", "-b", b.arg(), "rdma"]);
+    let named = match unified() {
+        true => e.contains("rdma.max") && e.contains("mlx5_9"),
+        false => e.contains("rdma"),
+    };
+    assert!(named, "{e}");
+    env.assert_gone("rdma", &b);
+    assert_cgroup_gone(&path);
+}
+
 /// A real block device's major:minor, for per-device limits.
 fn block_device() -> Option<String> {
     let dev = std::fs::read_to_string("/sys/block/vda/dev")
