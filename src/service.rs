@@ -282,10 +282,10 @@ impl Service {
 
     /// Creates container `id` with `io` as its stdio; whatever fails after
     /// the runtime made it removes it again.
-    fn spawn_init(&self, id: &str, bundle: &Path, mut io: ProcessIo) -> anyhow::Result<Proc> {
+    async fn spawn_init(&self, id: &str, bundle: &Path, mut io: ProcessIo) -> anyhow::Result<Proc> {
         let root = state_root(&self.namespace);
         let stdio = io.take_stdio()?;
-        let spawned = spawner::create(root.clone(), id, bundle.to_path_buf(), raw(&stdio))?;
+        let spawned = spawner::create(root.clone(), id, bundle.to_path_buf(), raw(&stdio)).await?;
         if let Some(master) = spawned.console {
             if let Err(e) = io.attach_console(master) {
                 let _ = container::delete(&root, id, true);
@@ -298,15 +298,15 @@ impl Service {
     /// Starts the pending exec `exec_id` of task `id`. A failed spawn leaves
     /// it created (it can be deleted); a process that runs but cannot be
     /// wired up is killed (its exit is reported as usual).
-    fn spawn_exec(&self, proc: &mut Proc, id: &str, exec_id: &str) -> anyhow::Result<()> {
+    async fn spawn_exec(&self, proc: &mut Proc, id: &str, exec_id: &str) -> anyhow::Result<()> {
         let process = proc
             .pending
             .take()
             .with_context(|| format!("process {exec_id} already started"))?;
-        let spawned = proc
-            .io
-            .take_stdio()
-            .and_then(|stdio| spawner::exec(state_root(&self.namespace), id, process.clone(), raw(&stdio)));
+        let spawned = match proc.io.take_stdio() {
+            Ok(stdio) => spawner::exec(state_root(&self.namespace), id, process.clone(), raw(&stdio)).await,
+            Err(e) => Err(e),
+        };
         let spawned = spawned.inspect_err(|_| proc.pending = Some(process))?;
         proc.pid = spawned.pid;
         let pidfd = proc.pidfd.insert(spawned.pidfd);
@@ -341,7 +341,7 @@ impl containerd_shim::Task for Service {
         if rootfs_mounted {
             mount_rootfs(&bundle, &req.rootfs)?;
         }
-        let init = self.spawn_init(&req.id, &bundle, io).inspect_err(|_| {
+        let init = self.spawn_init(&req.id, &bundle, io).await.inspect_err(|_| {
             if rootfs_mounted {
                 unmount_rootfs(&bundle);
             }
@@ -413,7 +413,7 @@ impl containerd_shim::Task for Service {
                 format!("process {} already started", req.exec_id),
             ));
         }
-        self.spawn_exec(proc, &req.id, &req.exec_id).map_err(internal)?;
+        self.spawn_exec(proc, &req.id, &req.exec_id).await.map_err(internal)?;
         let pid = proc.pid;
         self.publish(
             TASK_EXEC_STARTED_EVENT_TOPIC,

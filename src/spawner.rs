@@ -11,9 +11,10 @@ use anyhow::{bail, Context, Result};
 use myshim_runtime::sync::{self, Channel};
 use myshim_runtime::{container, exec, spec::Process};
 use serde::{Deserialize, Serialize};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
+use tokio::io::unix::AsyncFd;
 
 #[derive(Serialize, Deserialize)]
 enum Request {
@@ -42,7 +43,11 @@ pub struct Spawned {
     pub console: Option<OwnedFd>,
 }
 
-static HELPER: OnceLock<Mutex<Channel>> = OnceLock::new();
+static HELPER: OnceLock<Channel> = OnceLock::new();
+
+/// One request at a time, its reply awaited on the event loop: the shim goes
+/// on with IO, exits and events while the helper creates (hooks included).
+static CALL: tokio::sync::Mutex<Option<AsyncFd<OwnedFd>>> = tokio::sync::Mutex::const_new(None);
 
 /// Forks the helper. Call first in the serving shim's main, while it has
 /// one thread; `start` and `delete` invocations need none.
@@ -60,40 +65,42 @@ pub fn fork_helper() -> Result<()> {
         }
         nix::unistd::ForkResult::Parent { .. } => {
             drop(helper_end);
-            let _ = HELPER.set(Mutex::new(shim_end));
+            let _ = HELPER.set(shim_end);
             Ok(())
         }
     }
 }
 
 /// Creates a container whose stdio are `stdio` (stdin, stdout, stderr).
-pub fn create(root: PathBuf, id: &str, bundle: PathBuf, stdio: [RawFd; 3]) -> Result<Spawned> {
-    call(
-        &Request::Create {
-            root,
-            id: id.into(),
-            bundle,
-        },
-        stdio,
-    )
+pub async fn create(root: PathBuf, id: &str, bundle: PathBuf, stdio: [RawFd; 3]) -> Result<Spawned> {
+    let request = Request::Create {
+        root,
+        id: id.into(),
+        bundle,
+    };
+    call(&request, stdio).await
 }
 
 /// Starts `process` in container `id`.
-pub fn exec(root: PathBuf, id: &str, process: Process, stdio: [RawFd; 3]) -> Result<Spawned> {
-    call(
-        &Request::Exec {
-            root,
-            id: id.into(),
-            process: Box::new(process),
-        },
-        stdio,
-    )
+pub async fn exec(root: PathBuf, id: &str, process: Process, stdio: [RawFd; 3]) -> Result<Spawned> {
+    let request = Request::Exec {
+        root,
+        id: id.into(),
+        process: Box::new(process),
+    };
+    call(&request, stdio).await
 }
 
-fn call(request: &Request, stdio: [RawFd; 3]) -> Result<Spawned> {
+async fn call(request: &Request, stdio: [RawFd; 3]) -> Result<Spawned> {
     let helper = HELPER.get().context("the spawn helper is not running")?;
-    let helper = helper.lock().unwrap_or_else(|e| e.into_inner());
+    let mut reply = CALL.lock().await;
+    let reply = match &mut *reply {
+        Some(fd) => fd,
+        None => reply.insert(crate::io::register(helper.as_fd().try_clone_to_owned()?)?),
+    };
     helper.send_bytes(&serde_json::to_vec(request)?, &stdio)?;
+    // The reply is one datagram: once readable, recv does not block.
+    reply.readable().await?.clear_ready();
     let (bytes, mut fds) = helper.recv_bytes()?;
     match serde_json::from_slice::<Reply>(&bytes).context("reply from the spawn helper")? {
         Reply::Err(e) => bail!("{e}"),

@@ -70,9 +70,9 @@ impl Exited {
     }
 }
 
-/// Every exit the reaper reports finds its process here: create and exec
-/// register a pid before the handler yields, and the reaper runs only
-/// between handlers (one thread), so no exit comes before its pid is known.
+/// Every exit the reaper reports finds its process here: recording an exit
+/// takes the table, which create and exec's start hold from the spawn until
+/// the new pid is registered, so no exit comes before its pid is known.
 #[derive(Default)]
 pub struct Table {
     pub tasks: HashMap<String, Task>,
