@@ -288,7 +288,7 @@ impl Service {
         let spawned = spawner::create(root.clone(), id, bundle.to_path_buf(), raw(&stdio)).await?;
         if let Some(master) = spawned.console {
             if let Err(e) = io.attach_console(master) {
-                let _ = container::delete(&root, id, true);
+                let _ = spawner::delete(root, id).await;
                 return Err(e);
             }
         }
@@ -392,7 +392,9 @@ impl containerd_shim::Task for Service {
         let mut table = self.lock().await;
         if req.exec_id.is_empty() {
             let pid = table.task(&req.id)?.init.pid;
-            container::start(&state_root(&self.namespace), &req.id).map_err(failed_precondition)?;
+            spawner::start(state_root(&self.namespace), &req.id)
+                .await
+                .map_err(failed_precondition)?;
             self.publish(
                 TASK_START_EVENT_TOPIC,
                 TaskStart {
@@ -594,7 +596,9 @@ impl containerd_shim::Task for Service {
                 format!("task {} is running", req.id),
             ));
         }
-        container::delete(&state_root(&self.namespace), &req.id, true).map_err(internal)?;
+        spawner::delete(state_root(&self.namespace), &req.id)
+            .await
+            .map_err(internal)?;
         let task = table.tasks.remove(&req.id).expect("checked above");
         if task.rootfs_mounted {
             unmount_rootfs(&task.bundle);

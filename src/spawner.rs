@@ -5,7 +5,9 @@
 //! starts the shim forks this helper, which stays single-threaded and runs
 //! the runtime's create and exec in process (no runtime binary is executed).
 //! It clones with CLONE_PARENT, so the containers are the shim's own
-//! children and its reaper sees their exits.
+//! children and its reaper sees their exits. It also runs start and delete,
+//! which run hooks and wait for processes: the shim awaits every reply on
+//! its event loop and never blocks on them.
 
 use anyhow::{bail, Context, Result};
 use myshim_runtime::sync::{self, Channel};
@@ -28,11 +30,23 @@ enum Request {
         id: String,
         process: Box<Process>,
     },
+    Start {
+        root: PathBuf,
+        id: String,
+    },
+    Delete {
+        root: PathBuf,
+        id: String,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
 enum Reply {
-    Ok { pid: i32 },
+    /// A new process, whose pidfd (and pty master) come with the reply.
+    Spawned {
+        pid: i32,
+    },
+    Done,
     Err(String),
 }
 
@@ -78,7 +92,7 @@ pub async fn create(root: PathBuf, id: &str, bundle: PathBuf, stdio: [RawFd; 3])
         id: id.into(),
         bundle,
     };
-    call(&request, stdio).await
+    spawned(call(&request, &stdio).await?)
 }
 
 /// Starts `process` in container `id`.
@@ -88,32 +102,47 @@ pub async fn exec(root: PathBuf, id: &str, process: Process, stdio: [RawFd; 3]) 
         id: id.into(),
         process: Box::new(process),
     };
-    call(&request, stdio).await
+    spawned(call(&request, &stdio).await?)
 }
 
-async fn call(request: &Request, stdio: [RawFd; 3]) -> Result<Spawned> {
+/// Lets created container `id` run (its poststart hooks included).
+pub async fn start(root: PathBuf, id: &str) -> Result<()> {
+    call(&Request::Start { root, id: id.into() }, &[]).await.map(drop)
+}
+
+/// Deletes container `id`, killing what is left of it (as `delete --force`).
+pub async fn delete(root: PathBuf, id: &str) -> Result<()> {
+    call(&Request::Delete { root, id: id.into() }, &[]).await.map(drop)
+}
+
+fn spawned(reply: Option<Spawned>) -> Result<Spawned> {
+    reply.context("the spawn helper started no process")
+}
+
+async fn call(request: &Request, stdio: &[RawFd]) -> Result<Option<Spawned>> {
     let helper = HELPER.get().context("the spawn helper is not running")?;
     let mut reply = CALL.lock().await;
     let reply = match &mut *reply {
         Some(fd) => fd,
         None => reply.insert(crate::io::register(helper.as_fd().try_clone_to_owned()?)?),
     };
-    helper.send_bytes(&serde_json::to_vec(request)?, &stdio)?;
+    helper.send_bytes(&serde_json::to_vec(request)?, stdio)?;
     // The reply is one datagram: once readable, recv does not block.
     reply.readable().await?.clear_ready();
     let (bytes, mut fds) = helper.recv_bytes()?;
     match serde_json::from_slice::<Reply>(&bytes).context("reply from the spawn helper")? {
         Reply::Err(e) => bail!("{e}"),
-        Reply::Ok { pid } => {
+        Reply::Done => Ok(None),
+        Reply::Spawned { pid } => {
             if fds.is_empty() {
                 bail!("the spawn helper sent no pidfd");
             }
             let pidfd = fds.remove(0);
-            Ok(Spawned {
+            Ok(Some(Spawned {
                 pid,
                 pidfd,
                 console: fds.pop(),
-            })
+            }))
         }
     }
 }
@@ -138,17 +167,18 @@ fn serve(channel: Channel) {
         }
         let result = serde_json::from_slice::<Request>(&bytes)
             .context("request to the spawn helper")
-            .and_then(|request| with_stdio(&fds, || run(request)));
+            .and_then(|request| run(request, &fds));
         reset_stdio(null.as_ref());
         drop(fds);
         crate::trim_heap();
         let sent = match result {
-            Ok(spawned) => {
+            Ok(Some(spawned)) => {
                 let mut out = vec![spawned.pidfd.as_raw_fd()];
                 out.extend(spawned.console.as_ref().map(|c| c.as_raw_fd()));
-                let reply = serde_json::to_vec(&Reply::Ok { pid: spawned.pid }).unwrap_or_default();
+                let reply = serde_json::to_vec(&Reply::Spawned { pid: spawned.pid }).unwrap_or_default();
                 channel.send_bytes(&reply, &out)
             }
+            Ok(None) => channel.send_bytes(&serde_json::to_vec(&Reply::Done).unwrap_or_default(), &[]),
             Err(e) => {
                 let reply = serde_json::to_vec(&Reply::Err(format!("{e:#}"))).unwrap_or_default();
                 channel.send_bytes(&reply, &[])
@@ -184,9 +214,9 @@ fn with_stdio<T>(fds: &[OwnedFd], f: impl FnOnce() -> Result<T>) -> Result<T> {
     f()
 }
 
-fn run(request: Request) -> Result<Spawned> {
+fn run(request: Request, stdio: &[OwnedFd]) -> Result<Option<Spawned>> {
     match request {
-        Request::Create { root, id, bundle } => {
+        Request::Create { root, id, bundle } => with_stdio(stdio, || {
             let created = container::create(&container::CreateOptions {
                 root,
                 id,
@@ -198,13 +228,13 @@ fn run(request: Request) -> Result<Spawned> {
                 keep_console: true,
                 clone_parent: true,
             })?;
-            Ok(Spawned {
+            Ok(Some(Spawned {
                 pid: created.pid,
                 pidfd: created.pidfd,
                 console: created.console,
-            })
-        }
-        Request::Exec { root, id, process } => {
+            }))
+        }),
+        Request::Exec { root, id, process } => with_stdio(stdio, || {
             let spawned = exec::spawn(&exec::ExecOptions {
                 root,
                 id,
@@ -215,11 +245,13 @@ fn run(request: Request) -> Result<Spawned> {
                 preserve_fds: 0,
                 clone_parent: true,
             })?;
-            Ok(Spawned {
+            Ok(Some(Spawned {
                 pid: spawned.pid,
                 pidfd: spawned.pidfd,
                 console: spawned.console,
-            })
-        }
+            }))
+        }),
+        Request::Start { root, id } => container::start(&root, &id).map(|_| None),
+        Request::Delete { root, id } => container::delete(&root, &id, true).map(|_| None),
     }
 }

@@ -553,6 +553,98 @@ fn pod_containers_share_one_shim() {
 }
 
 /// The serving shim, not its fork helper (whose parent is the shim).
+/// A create whose hook takes its time does not stall the shim it shares
+/// with another container: the stdin of a process in that one still flows
+/// through the shim while the hook waits.
+#[test]
+fn a_slow_create_hook_does_not_stall_the_pod_shim() {
+    use std::io::{BufRead, Write};
+    if !is_root() {
+        return;
+    }
+    let (_, containerd, ctr) = versions().remove(0);
+    let c = Containerd::start(&containerd, &ctr);
+    let pod = "io.kubernetes.cri.sandbox-id=podh";
+    c.ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        RUNTIME,
+        "--annotation",
+        pod,
+        IMAGE,
+        "h1",
+        "sleep",
+        "1000",
+    ]);
+    c.wait_task("h1", "RUNNING");
+    let echo_loop = "while read l; do echo got $l; done";
+    let mut echo = c
+        .cmd(&["task", "exec", "--exec-id", "echo", "h1", "sh", "-c", echo_loop])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut to_echo = echo.stdin.take().unwrap();
+    let (tx, echoed) = std::sync::mpsc::channel();
+    let from_echo = std::io::BufReader::new(echo.stdout.take().unwrap());
+    std::thread::spawn(move || from_echo.lines().map_while(Result::ok).for_each(|l| drop(tx.send(l))));
+    let bound = Duration::from_secs(20); // against a hang, not a speed limit
+    writeln!(to_echo, "before").unwrap();
+    assert_eq!(echoed.recv_timeout(bound).as_deref(), Ok("got before"));
+
+    // h2, in the same pod, with a createRuntime hook that waits for us.
+    let release = c.dir.path().join("release");
+    let wait_for_release = format!("while [ ! -e {} ]; do sleep 0.05; done", release.display());
+    let h1_config = c.dir.path().join(format!(
+        "state/io.containerd.runtime.v2.task/{}/h1/config.json",
+        c.namespace
+    ));
+    let mut spec: serde_json::Value = serde_json::from_slice(&std::fs::read(h1_config).unwrap()).unwrap();
+    spec["hooks"] = serde_json::json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", wait_for_release]}]});
+    spec["linux"]["cgroupsPath"] = serde_json::json!(format!("/{}/h2", c.namespace));
+    // ctr takes no image with a spec file: the test's image rootfs, read-only.
+    spec["root"] = serde_json::json!({"path": c.rootfs_dir(), "readonly": true});
+    let spec_file = c.dir.path().join("h2.json");
+    std::fs::write(&spec_file, spec.to_string()).unwrap();
+    let spec_arg = spec_file.to_str().unwrap();
+    let slow_err = c.dir.path().join("h2.err");
+    let mut slow = c
+        .cmd(&["run", "-d", "--runtime", RUNTIME, "--config", spec_arg, "h2"])
+        .stderr(std::fs::File::create(&slow_err).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + bound;
+    while pids_with_cmdline(|cmd| cmd.contains(&wait_for_release)).is_empty() {
+        let failed = slow.try_wait().unwrap().is_some() || Instant::now() > deadline;
+        assert!(
+            !failed,
+            "h2's hook never ran: {}",
+            std::fs::read_to_string(&slow_err).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    writeln!(to_echo, "during").unwrap();
+    let during = echoed.recv_timeout(bound);
+    std::fs::write(&release, "").unwrap();
+    let created = slow.wait().unwrap();
+    drop(to_echo);
+    let _ = echo.wait();
+    assert_eq!(
+        during.as_deref(),
+        Ok("got during"),
+        "the shim stalled while h2's hook ran"
+    );
+    assert!(created.success(), "{}", c.log());
+    for id in ["h1", "h2"] {
+        c.ok(&["task", "kill", "-s", "KILL", id]);
+        c.wait_task(id, "STOPPED");
+        c.ok(&["task", "delete", id]);
+        c.ok(&["container", "rm", id]);
+    }
+    assert_clean(&c);
+}
+
 fn is_shim_server(pid: i32) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let ppid = stat

@@ -109,6 +109,7 @@ cleanup() {
   awk -v d="$D/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | awk '{ print length, $0 }' |
     sort -rn | cut -d' ' -f2- | while read -r m; do umount -l "$m" 2>/dev/null; done
   rm -rf "/run/containerd/myshim/$NS" "/run/containerd/runc/$NS"
+  rmdir /run/containerd/runc /run/containerd/myshim 2>/dev/null  # only if empty
   for t in /sys/fs/cgroup/*/"$NS"; do [ -d "$t" ] && find "$t" -depth -type d -exec rmdir {} + 2>/dev/null; done
   if awk -v d="$D/" 'index($5, d) == 1' /proc/self/mountinfo | grep -q .; then
     echo "shim-bench.sh: mounts left under $D, not removing it" >&2
