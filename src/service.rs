@@ -1,8 +1,9 @@
 //! The shim v2 Task service: containerd's requests translated into calls on
-//! the myshim runtime (run in process, through the fork helper), the process
-//! table and the events containerd expects. Everything runs on one thread;
-//! a handler holds the table for its whole run, as containerd's Go shim
-//! serializes its requests, and only Wait ever waits.
+//! the myshim runtime (run in process), the process table and the events
+//! containerd expects. Everything runs on one thread. The runtime calls that
+//! clone, run hooks or wait for processes run in the fork helper while the
+//! loop awaits their reply; a handler holds the table for its whole run, as
+//! containerd's Go shim serializes its requests, and Wait waits without it.
 
 use crate::events::{Event, Events};
 use crate::io::{Background, Paths, ProcessIo};
