@@ -328,9 +328,21 @@ fn already_exists(table: &Table, id: &str) -> TtrpcResult<()> {
     }
 }
 
-#[async_trait]
-impl containerd_shim::Task for Service {
-    async fn create(&self, _ctx: &TtrpcContext, req: api::CreateTaskRequest) -> TtrpcResult<api::CreateTaskResponse> {
+/// Runs a handler's body to its end even if containerd gives up on the
+/// request (ttrpc drops a handler's future on a timeout or a lost
+/// connection): a create, start or delete cut halfway would leave what it
+/// made running untracked.
+async fn detached<T: Send + 'static>(
+    body: impl std::future::Future<Output = TtrpcResult<T>> + Send + 'static,
+) -> TtrpcResult<T> {
+    tokio::spawn(body)
+        .await
+        .map_err(|e| rpc_error(Code::INTERNAL, format!("handler: {e}")))?
+}
+
+/// The bodies of the handlers that must not be cut halfway (see `detached`).
+impl Service {
+    async fn create_task(&self, req: api::CreateTaskRequest) -> TtrpcResult<api::CreateTaskResponse> {
         already_exists(&*self.lock().await, &req.id)?;
         // Opened before the table is taken: a binary:// logger may take its time.
         let paths = Paths::new(&req.stdin, &req.stdout, &req.stderr, req.terminal);
@@ -389,7 +401,7 @@ impl containerd_shim::Task for Service {
         })
     }
 
-    async fn start(&self, _ctx: &TtrpcContext, req: api::StartRequest) -> TtrpcResult<api::StartResponse> {
+    async fn start_process(&self, req: api::StartRequest) -> TtrpcResult<api::StartResponse> {
         let mut table = self.lock().await;
         if req.exec_id.is_empty() {
             let pid = table.task(&req.id)?.init.pid;
@@ -431,6 +443,97 @@ impl containerd_shim::Task for Service {
             pid: pid as u32,
             ..Default::default()
         })
+    }
+
+    async fn delete_process(&self, req: api::DeleteRequest) -> TtrpcResult<api::DeleteResponse> {
+        let mut table = self.lock().await;
+        if !req.exec_id.is_empty() {
+            let task = table.task_mut(&req.id)?;
+            let proc = task.execs.get(&req.exec_id).ok_or_else(|| {
+                rpc_error(
+                    Code::NOT_FOUND,
+                    format!("process {} of task {} not found", req.exec_id, req.id),
+                )
+            })?;
+            if proc.exit.is_none() && proc.pending.is_none() {
+                return Err(rpc_error(
+                    Code::FAILED_PRECONDITION,
+                    format!("process {} is running", req.exec_id),
+                ));
+            }
+            let proc = task.execs.remove(&req.exec_id).expect("checked above");
+            let exit = proc.exit.unwrap_or(Exit { status: 0, at: now() });
+            return Ok(api::DeleteResponse {
+                pid: proc.pid as u32,
+                exit_status: exit.status,
+                exited_at: MessageField::some(exit.at),
+                ..Default::default()
+            });
+        }
+        let task = table.task(&req.id)?;
+        if task.init.exit.is_none() && self.status_of(&req.id, &task.init, false) == api::Status::RUNNING {
+            return Err(rpc_error(
+                Code::FAILED_PRECONDITION,
+                format!("task {} is running", req.id),
+            ));
+        }
+        spawner::delete(state_root(&self.namespace), &req.id)
+            .await
+            .map_err(internal)?;
+        let task = table.tasks.remove(&req.id).expect("checked above");
+        if task.rootfs_mounted {
+            unmount_rootfs(&task.bundle);
+        }
+        // Execs that outlived the init (no pid namespace of its own) were
+        // killed with the container: their exits, not reaped yet, would find
+        // no task any more.
+        for (exec_id, proc) in &task.execs {
+            if proc.exit.is_none() && proc.pending.is_none() {
+                self.publish_exit(Exited {
+                    container_id: req.id.clone(),
+                    id: exec_id.clone(),
+                    pid: proc.pid,
+                    exit: Exit {
+                        status: 128 + libc::SIGKILL as u32,
+                        at: now(),
+                    },
+                });
+            }
+        }
+        let exit = task.init.exit.unwrap_or(Exit {
+            status: 128 + libc::SIGKILL as u32,
+            at: now(),
+        });
+        let pid = task.init.pid as u32;
+        self.publish(
+            TASK_DELETE_EVENT_TOPIC,
+            TaskDelete {
+                container_id: req.id.clone(),
+                pid,
+                exit_status: exit.status,
+                exited_at: MessageField::some(exit.at.clone()),
+                ..Default::default()
+            },
+        );
+        Ok(api::DeleteResponse {
+            pid,
+            exit_status: exit.status,
+            exited_at: MessageField::some(exit.at),
+            ..Default::default()
+        })
+    }
+}
+
+#[async_trait]
+impl containerd_shim::Task for Service {
+    async fn create(&self, _ctx: &TtrpcContext, req: api::CreateTaskRequest) -> TtrpcResult<api::CreateTaskResponse> {
+        let this = self.clone();
+        detached(async move { this.create_task(req).await }).await
+    }
+
+    async fn start(&self, _ctx: &TtrpcContext, req: api::StartRequest) -> TtrpcResult<api::StartResponse> {
+        let this = self.clone();
+        detached(async move { this.start_process(req).await }).await
     }
 
     async fn state(&self, _ctx: &TtrpcContext, req: api::StateRequest) -> TtrpcResult<api::StateResponse> {
@@ -566,65 +669,8 @@ impl containerd_shim::Task for Service {
     }
 
     async fn delete(&self, _ctx: &TtrpcContext, req: api::DeleteRequest) -> TtrpcResult<api::DeleteResponse> {
-        let mut table = self.lock().await;
-        if !req.exec_id.is_empty() {
-            let task = table.task_mut(&req.id)?;
-            let proc = task.execs.get(&req.exec_id).ok_or_else(|| {
-                rpc_error(
-                    Code::NOT_FOUND,
-                    format!("process {} of task {} not found", req.exec_id, req.id),
-                )
-            })?;
-            if proc.exit.is_none() && proc.pending.is_none() {
-                return Err(rpc_error(
-                    Code::FAILED_PRECONDITION,
-                    format!("process {} is running", req.exec_id),
-                ));
-            }
-            let proc = task.execs.remove(&req.exec_id).expect("checked above");
-            let exit = proc.exit.unwrap_or(Exit { status: 0, at: now() });
-            return Ok(api::DeleteResponse {
-                pid: proc.pid as u32,
-                exit_status: exit.status,
-                exited_at: MessageField::some(exit.at),
-                ..Default::default()
-            });
-        }
-        let task = table.task(&req.id)?;
-        if task.init.exit.is_none() && self.status_of(&req.id, &task.init, false) == api::Status::RUNNING {
-            return Err(rpc_error(
-                Code::FAILED_PRECONDITION,
-                format!("task {} is running", req.id),
-            ));
-        }
-        spawner::delete(state_root(&self.namespace), &req.id)
-            .await
-            .map_err(internal)?;
-        let task = table.tasks.remove(&req.id).expect("checked above");
-        if task.rootfs_mounted {
-            unmount_rootfs(&task.bundle);
-        }
-        let exit = task.init.exit.unwrap_or(Exit {
-            status: 128 + libc::SIGKILL as u32,
-            at: now(),
-        });
-        let pid = task.init.pid as u32;
-        self.publish(
-            TASK_DELETE_EVENT_TOPIC,
-            TaskDelete {
-                container_id: req.id.clone(),
-                pid,
-                exit_status: exit.status,
-                exited_at: MessageField::some(exit.at.clone()),
-                ..Default::default()
-            },
-        );
-        Ok(api::DeleteResponse {
-            pid,
-            exit_status: exit.status,
-            exited_at: MessageField::some(exit.at),
-            ..Default::default()
-        })
+        let this = self.clone();
+        detached(async move { this.delete_process(req).await }).await
     }
 
     async fn connect(&self, _ctx: &TtrpcContext, req: api::ConnectRequest) -> TtrpcResult<api::ConnectResponse> {

@@ -61,7 +61,44 @@ static HELPER: OnceLock<Channel> = OnceLock::new();
 
 /// One request at a time, its reply awaited on the event loop: the shim goes
 /// on with IO, exits and events while the helper creates (hooks included).
-static CALL: tokio::sync::Mutex<Option<AsyncFd<OwnedFd>>> = tokio::sync::Mutex::const_new(None);
+static CALL: tokio::sync::Mutex<Option<Replies>> = tokio::sync::Mutex::const_new(None);
+
+/// The helper's replies, and whether one is still owed to a call that was
+/// given up (its future dropped, or an error after the request went out):
+/// the next call reads that one first, or it would take it for its own.
+struct Replies {
+    readable: AsyncFd<OwnedFd>,
+    owed: bool,
+}
+
+impl Replies {
+    async fn next(&mut self, helper: &Channel) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
+        // One datagram at a time: once readable, recv does not block.
+        self.readable.readable().await?.clear_ready();
+        let reply = helper.recv_bytes()?;
+        self.owed = false;
+        if reply.0.is_empty() {
+            return Err(HelperGone.into());
+        }
+        Ok(reply)
+    }
+}
+
+/// The helper exited (it is killed with the shim, or died of a bug).
+#[derive(Debug)]
+struct HelperGone;
+
+impl std::fmt::Display for HelperGone {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("the spawn helper is gone")
+    }
+}
+
+impl std::error::Error for HelperGone {}
+
+/// Error text longer than this is cut (keeping its start) so that a reply
+/// always fits in one packet.
+const ERROR_MAX: usize = 16 * 1024;
 
 /// Forks the helper. Call first in the serving shim's main, while it has
 /// one thread; `start` and `delete` invocations need none.
@@ -110,9 +147,21 @@ pub async fn start(root: PathBuf, id: &str) -> Result<()> {
     call(&Request::Start { root, id: id.into() }, &[]).await.map(drop)
 }
 
-/// Deletes container `id`, killing what is left of it (as `delete --force`).
+/// Deletes container `id`, killing what is left of it (as `delete --force`);
+/// in the shim itself when the helper is gone, so that containerd can
+/// always clean up.
 pub async fn delete(root: PathBuf, id: &str) -> Result<()> {
-    call(&Request::Delete { root, id: id.into() }, &[]).await.map(drop)
+    let request = Request::Delete {
+        root: root.clone(),
+        id: id.into(),
+    };
+    match call(&request, &[]).await {
+        Err(e) if e.chain().any(|c| c.is::<HelperGone>()) => {
+            log::warn!("deleting {id} in the shim: {e:#}");
+            container::delete(&root, id, true)
+        }
+        other => other.map(drop),
+    }
 }
 
 fn spawned(reply: Option<Spawned>) -> Result<Spawned> {
@@ -121,15 +170,24 @@ fn spawned(reply: Option<Spawned>) -> Result<Spawned> {
 
 async fn call(request: &Request, stdio: &[RawFd]) -> Result<Option<Spawned>> {
     let helper = HELPER.get().context("the spawn helper is not running")?;
-    let mut reply = CALL.lock().await;
-    let reply = match &mut *reply {
-        Some(fd) => fd,
-        None => reply.insert(crate::io::register(helper.as_fd().try_clone_to_owned()?)?),
+    let mut replies = CALL.lock().await;
+    let replies = match &mut *replies {
+        Some(replies) => replies,
+        None => replies.insert(Replies {
+            readable: crate::io::register(helper.as_fd().try_clone_to_owned()?)?,
+            owed: false,
+        }),
     };
-    helper.send_bytes(&serde_json::to_vec(request)?, stdio)?;
-    // The reply is one datagram: once readable, recv does not block.
-    reply.readable().await?.clear_ready();
-    let (bytes, mut fds) = helper.recv_bytes()?;
+    if replies.owed {
+        // Whatever it was, its fds close here: a process it started runs
+        // untracked, as its caller gave up on it.
+        let _ = replies.next(helper).await?;
+    }
+    replies.owed = true;
+    if let Err(e) = helper.send_bytes(&serde_json::to_vec(request)?, stdio) {
+        return Err(anyhow::Error::new(HelperGone).context(e));
+    }
+    let (bytes, mut fds) = replies.next(helper).await?;
     match serde_json::from_slice::<Reply>(&bytes).context("reply from the spawn helper")? {
         Reply::Err(e) => bail!("{e}"),
         Reply::Done => Ok(None),
@@ -160,16 +218,27 @@ fn serve(channel: Channel) {
         .ok();
     // The shim's stdout is the pipe on which `start` waits for EOF: let go of it.
     reset_stdio(null.as_ref());
+    let mut failed_reads = 0;
     loop {
-        let Ok((bytes, fds)) = channel.recv_bytes() else { return };
-        if bytes.is_empty() {
-            return; // the shim is gone
-        }
-        let result = serde_json::from_slice::<Request>(&bytes)
-            .context("request to the spawn helper")
-            .and_then(|request| run(request, &fds));
-        reset_stdio(null.as_ref());
-        drop(fds);
+        let result = match channel.recv_bytes() {
+            Ok((bytes, _)) if bytes.is_empty() => return, // the shim is gone
+            Ok((bytes, fds)) => {
+                failed_reads = 0;
+                let result = serde_json::from_slice::<Request>(&bytes)
+                    .context("request to the spawn helper")
+                    .and_then(|request| run(request, &fds));
+                reset_stdio(null.as_ref());
+                drop(fds);
+                result
+            }
+            // A request that could not be read still gets its reply; a
+            // channel that keeps failing is broken.
+            Err(e) if failed_reads < 3 => {
+                failed_reads += 1;
+                Err(e)
+            }
+            Err(_) => return,
+        };
         crate::trim_heap();
         let sent = match result {
             Ok(Some(spawned)) => {
@@ -180,12 +249,24 @@ fn serve(channel: Channel) {
             }
             Ok(None) => channel.send_bytes(&serde_json::to_vec(&Reply::Done).unwrap_or_default(), &[]),
             Err(e) => {
-                let reply = serde_json::to_vec(&Reply::Err(format!("{e:#}"))).unwrap_or_default();
-                channel.send_bytes(&reply, &[])
+                let mut text = format!("{e:#}");
+                if text.len() > ERROR_MAX {
+                    text.truncate(text.floor_char_boundary(ERROR_MAX));
+                    text.push_str(" [...]");
+                }
+                channel.send_bytes(&serde_json::to_vec(&Reply::Err(text)).unwrap_or_default(), &[])
             }
         };
-        if sent.is_err() {
-            return;
+        // The caller waits for a reply whatever happened: a short one if the
+        // real one could not go; only a channel that takes none ends us.
+        if let Err(e) = sent {
+            let short = Reply::Err(format!("the spawn helper could not reply: {e:#}"));
+            if channel
+                .send_bytes(&serde_json::to_vec(&short).unwrap_or_default(), &[])
+                .is_err()
+            {
+                return;
+            }
         }
     }
 }

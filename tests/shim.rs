@@ -552,7 +552,6 @@ fn pod_containers_share_one_shim() {
     assert_clean(&c);
 }
 
-/// The serving shim, not its fork helper (whose parent is the shim).
 /// A create whose hook takes its time does not stall the shim it shares
 /// with another container: the stdin of a process in that one still flows
 /// through the shim while the hook waits.
@@ -645,6 +644,47 @@ fn a_slow_create_hook_does_not_stall_the_pod_shim() {
     assert_clean(&c);
 }
 
+/// An exec whose process spec is larger than any fixed buffer reaches the
+/// helper whole; and with the helper dead, the task can still be deleted
+/// (the shim deletes in process) and nothing is left.
+#[test]
+fn big_requests_and_a_dead_helper() {
+    if !is_root() {
+        return;
+    }
+    let (_, containerd, ctr) = versions().remove(0);
+    let c = Containerd::start(&containerd, &ctr);
+    c.ok(&["run", "-d", "--runtime", RUNTIME, IMAGE, "bh", "sleep", "1000"]);
+    c.wait_task("bh", "RUNNING");
+    // An argument of 100 000 bytes makes the exec's process spec that big.
+    let big = "x".repeat(100_000);
+    let out = c.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "big",
+        "bh",
+        "sh",
+        "-c",
+        "echo ${#1}",
+        "sh",
+        &big,
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "100000", "{}", c.log());
+    let helpers: Vec<i32> = c.shims().into_iter().filter(|p| !is_shim_server(*p)).collect();
+    assert!(!helpers.is_empty(), "no fork helper found");
+    for pid in helpers {
+        // SAFETY: plain kill of the helper process this test's shim forked.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    c.ok(&["task", "kill", "-s", "KILL", "bh"]);
+    c.wait_task("bh", "STOPPED");
+    c.ok(&["task", "delete", "bh"]);
+    c.ok(&["container", "rm", "bh"]);
+    assert_clean(&c);
+}
+
+/// The serving shim, not its fork helper (whose parent is the shim).
 fn is_shim_server(pid: i32) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let ppid = stat

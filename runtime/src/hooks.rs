@@ -27,17 +27,14 @@ fn run_one(hook: &Hook, state_json: &[u8]) -> Result<()> {
             cmd.env(k, v);
         }
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+    // stderr goes to a memory file, not a pipe: a chatty hook cannot fill
+    // it and hang, and no reader thread is needed (the runtime must stay
+    // single-threaded: it clones containers afterwards).
+    let mut stderr = memfd("hook-stderr")?;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(stderr.try_clone()?);
     let mut child = cmd.spawn().context("starting")?;
-    // Read stderr while the hook runs: a chatty hook must not fill the pipe
-    // and hang.
-    let stderr = child.stderr.take().map(|mut e| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = std::io::Read::read_to_string(&mut e, &mut text);
-            text
-        })
-    });
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that ignores its stdin may close it early: not an error.
         let _ = stdin.write_all(state_json);
@@ -60,11 +57,38 @@ fn run_one(hook: &Hook, state_json: &[u8]) -> Result<()> {
         }
     };
     if !status.success() {
-        let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
+        let stderr = tail(&mut stderr, STDERR_SHOWN);
         let stderr = stderr.trim();
         bail!("{status}{}{stderr}", if stderr.is_empty() { "" } else { ": " });
     }
     Ok(())
+}
+
+/// How much of a failed hook's stderr its error shows (the end of it).
+const STDERR_SHOWN: u64 = 4096;
+
+fn memfd(name: &str) -> Result<std::fs::File> {
+    let name = std::ffi::CString::new(name)?;
+    // SAFETY: a valid C string and flags; the fd is owned at once.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()).context("memfd_create for a hook's stderr");
+    }
+    // SAFETY: a fresh fd that nothing else owns.
+    Ok(unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
+/// The last `max` bytes of `file`, as text.
+fn tail(file: &mut std::fs::File, max: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file.seek(SeekFrom::End(0)).unwrap_or(0);
+    let mut text = String::new();
+    if file.seek(SeekFrom::Start(len.saturating_sub(max))).is_ok() {
+        let mut bytes = vec![];
+        let _ = file.read_to_end(&mut bytes);
+        text = String::from_utf8_lossy(&bytes).into_owned();
+    }
+    text
 }
 
 #[cfg(test)]

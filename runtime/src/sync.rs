@@ -106,7 +106,16 @@ impl Channel {
     /// The next packet and the fds that came with it; an empty packet is
     /// the other side closing.
     pub fn recv_bytes(&self) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
-        let mut buf = vec![0u8; 64 * 1024];
+        // Its size first (MSG_PEEK|MSG_TRUNC gives a packet's whole length;
+        // without room for control data no fd is taken): any size fits.
+        let size = loop {
+            let peek = MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC;
+            match nix::sys::socket::recv(self.fd.as_raw_fd(), &mut [], peek) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => break other.context("reading the sync channel")?,
+            }
+        };
+        let mut buf = vec![0u8; size.max(1)];
         let mut cmsg_space = nix::cmsg_space!([RawFd; 3]);
         let (len, fds) = {
             let mut iov = [IoSliceMut::new(&mut buf)];
