@@ -252,10 +252,7 @@ fn ctr_run_exec_kill_delete_under_rootlesskit() {
 
     // kill, delete: nothing of the containers is left.
     for id in ["bg", "other"] {
-        c.ok(&["task", "kill", "-s", "KILL", id]);
-        c.wait_task(id, "STOPPED");
-        c.ok(&["task", "delete", id]);
-        c.ok(&["containers", "rm", id]);
+        c.kill_and_remove(id);
     }
     assert_eq!(c.ok(&["task", "ls", "-q"]).trim(), "");
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -544,10 +544,7 @@ fn pod_containers_share_one_shim() {
     let serving: Vec<i32> = c.shims().into_iter().filter(|p| is_shim_server(*p)).collect();
     assert_eq!(serving.len(), 2, "{serving:?}");
     for id in ["p1", "p2", "solo"] {
-        c.ok(&["task", "kill", "-s", "KILL", id]);
-        c.wait_task(id, "STOPPED");
-        c.ok(&["task", "delete", id]);
-        c.ok(&["container", "rm", id]);
+        c.kill_and_remove(id);
     }
     assert_clean(&c);
 }
@@ -636,10 +633,7 @@ fn a_slow_create_hook_does_not_stall_the_pod_shim() {
     );
     assert!(created.success(), "{}", c.log());
     for id in ["h1", "h2"] {
-        c.ok(&["task", "kill", "-s", "KILL", id]);
-        c.wait_task(id, "STOPPED");
-        c.ok(&["task", "delete", id]);
-        c.ok(&["container", "rm", id]);
+        c.kill_and_remove(id);
     }
     assert_clean(&c);
 }
@@ -677,10 +671,7 @@ fn big_requests_and_a_dead_helper() {
         // SAFETY: plain kill of the helper process this test's shim forked.
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
-    c.ok(&["task", "kill", "-s", "KILL", "bh"]);
-    c.wait_task("bh", "STOPPED");
-    c.ok(&["task", "delete", "bh"]);
-    c.ok(&["container", "rm", "bh"]);
+    c.kill_and_remove("bh");
     assert_clean(&c);
 }
 
@@ -850,10 +841,7 @@ fn tasks_survive_a_containerd_restart() {
         "echo still here",
     ]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "still here\n");
-    c.ok(&["task", "kill", "-s", "KILL", "r1"]);
-    c.wait_task("r1", "STOPPED");
-    c.ok(&["task", "delete", "r1"]);
-    c.ok(&["container", "rm", "r1"]);
+    c.kill_and_remove("r1");
     assert_clean(&c);
 }
 
@@ -902,10 +890,7 @@ fn metrics_pause_resume_and_oom() {
     c.wait_task("m", "PAUSED");
     c.ok(&["task", "resume", "m"]);
     c.wait_task("m", "RUNNING");
-    c.ok(&["task", "kill", "-s", "KILL", "m"]);
-    c.wait_task("m", "STOPPED");
-    c.ok(&["task", "delete", "m"]);
-    c.ok(&["container", "rm", "m"]);
+    c.kill_and_remove("m");
     // A memory hog under a small limit: TaskOOM, then its TaskExit.
     let hog = "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived";
     let out = c.ctr(&[
@@ -982,10 +967,7 @@ fn oom_of_a_child_is_reported_while_the_init_runs(c: &Containerd) {
         std::thread::sleep(Duration::from_millis(100));
     };
     let ls = c.ok(&["task", "ls"]);
-    c.ok(&["task", "kill", "-s", "KILL", "hog2"]);
-    c.wait_task("hog2", "STOPPED");
-    c.ok(&["task", "delete", "hog2"]);
-    c.ok(&["container", "rm", "hog2"]);
+    c.kill_and_remove("hog2");
     let _ = events.kill();
     let _ = events.wait();
     assert!(

@@ -30,6 +30,14 @@ pub trait Ctr {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// SIGKILL to task `id`, then its task and container removed.
+    fn kill_and_remove(&self, id: &str) {
+        self.ok(&["task", "kill", "-s", "KILL", id]);
+        self.wait_task(id, "STOPPED");
+        self.ok(&["task", "delete", id]);
+        self.ok(&["container", "rm", id]);
+    }
+
     /// Waits (bounded) until `ctr task ls` shows `id` with `status`.
     fn wait_task(&self, id: &str, status: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
