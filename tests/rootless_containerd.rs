@@ -224,7 +224,7 @@ fn ctr_run_exec_kill_delete_under_rootlesskit() {
 
     // Detached, with several execs: each lands in the container's pid
     // namespace, and a container created after them gets its own.
-    c.ok(&["run", "-d", "--runtime", RUNTIME, IMAGE, "bg", "sleep", "1000"]);
+    c.run_detached(&[], "bg", &["sleep", "1000"]);
     c.wait_task("bg", "RUNNING");
     for n in 1..=2 {
         let ps = c.ok(&["task", "exec", "--exec-id", &format!("ps{n}"), "bg", "ps", "-o", "comm"]);
@@ -241,7 +241,7 @@ fn ctr_run_exec_kill_delete_under_rootlesskit() {
         .status
         .code();
     assert_eq!(code, Some(7));
-    c.ok(&["run", "-d", "--runtime", RUNTIME, IMAGE, "other", "sleep", "1000"]);
+    c.run_detached(&[], "other", &["sleep", "1000"]);
     c.wait_task("other", "RUNNING");
     let ps = c.ok(&["task", "exec", "--exec-id", "ps3", "bg", "ps", "-o", "comm"]);
     assert_eq!(

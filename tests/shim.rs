@@ -357,7 +357,7 @@ fn detached_task_ls_ps_exec_kill_delete() {
     }
     for (name, containerd, ctr) in versions() {
         let c = Containerd::start(&containerd, &ctr);
-        c.ok(&["run", "-d", "--runtime", RUNTIME, IMAGE, "d1", "sleep", "1000"]);
+        c.run_detached(&[], "d1", &["sleep", "1000"]);
         c.wait_task("d1", "RUNNING");
         // The shim serves everything on one thread, its fork helper on one.
         // (The container's init can still be a copy of the helper about to
@@ -514,31 +514,9 @@ fn pod_containers_share_one_shim() {
     let (_, containerd, ctr) = versions().remove(0);
     let c = Containerd::start(&containerd, &ctr);
     let pod = "io.kubernetes.cri.sandbox-id=pod1";
-    c.ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        RUNTIME,
-        "--annotation",
-        pod,
-        IMAGE,
-        "p1",
-        "sleep",
-        "1000",
-    ]);
-    c.ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        RUNTIME,
-        "--annotation",
-        pod,
-        IMAGE,
-        "p2",
-        "sleep",
-        "1000",
-    ]);
-    c.ok(&["run", "-d", "--runtime", RUNTIME, IMAGE, "solo", "sleep", "1000"]);
+    c.run_detached(&["--annotation", pod], "p1", &["sleep", "1000"]);
+    c.run_detached(&["--annotation", pod], "p2", &["sleep", "1000"]);
+    c.run_detached(&[], "solo", &["sleep", "1000"]);
     c.wait_task("p2", "RUNNING");
     // One shim process (plus its fork helper) per group: p1+p2, and solo.
     let serving: Vec<i32> = c.shims().into_iter().filter(|p| is_shim_server(*p)).collect();
@@ -561,18 +539,7 @@ fn a_slow_create_hook_does_not_stall_the_pod_shim() {
     let (_, containerd, ctr) = versions().remove(0);
     let c = Containerd::start(&containerd, &ctr);
     let pod = "io.kubernetes.cri.sandbox-id=podh";
-    c.ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        RUNTIME,
-        "--annotation",
-        pod,
-        IMAGE,
-        "h1",
-        "sleep",
-        "1000",
-    ]);
+    c.run_detached(&["--annotation", pod], "h1", &["sleep", "1000"]);
     c.wait_task("h1", "RUNNING");
     let echo_loop = "while read l; do echo got $l; done";
     let mut echo = c
@@ -648,7 +615,7 @@ fn big_requests_and_a_dead_helper() {
     }
     let (_, containerd, ctr) = versions().remove(0);
     let c = Containerd::start(&containerd, &ctr);
-    c.ok(&["run", "-d", "--runtime", RUNTIME, IMAGE, "bh", "sleep", "1000"]);
+    c.run_detached(&[], "bh", &["sleep", "1000"]);
     c.wait_task("bh", "RUNNING");
     // An argument of 100 000 bytes makes the exec's process spec that big.
     let big = "x".repeat(100_000);
@@ -694,7 +661,7 @@ fn killed_shim_is_cleaned_up_by_delete() {
     }
     let (_, containerd, ctr) = versions().remove(0);
     let c = Containerd::start(&containerd, &ctr);
-    c.ok(&["run", "-d", "--runtime", RUNTIME, IMAGE, "k1", "sleep", "1000"]);
+    c.run_detached(&[], "k1", &["sleep", "1000"]);
     c.wait_task("k1", "RUNNING");
     let task_pid: i32 = c
         .ok(&["task", "ls"])
@@ -791,7 +758,7 @@ fn exec_tty_and_detached_and_error_codes() {
     }
     let (_, containerd, ctr) = versions().remove(0);
     let c = Containerd::start(&containerd, &ctr);
-    c.ok(&["run", "-d", "--runtime", RUNTIME, IMAGE, "x", "sleep", "1000"]);
+    c.run_detached(&[], "x", &["sleep", "1000"]);
     c.wait_task("x", "RUNNING");
     let out = c.in_pty("", "task exec -t --exec-id t1 x sh -c 'tty; exit 6'");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -824,7 +791,7 @@ fn tasks_survive_a_containerd_restart() {
     }
     let (_, containerd, ctr) = versions().remove(0);
     let mut c = Containerd::start(&containerd, &ctr);
-    c.ok(&["run", "-d", "--runtime", RUNTIME, IMAGE, "r1", "sleep", "1000"]);
+    c.run_detached(&[], "r1", &["sleep", "1000"]);
     c.wait_task("r1", "RUNNING");
     c.daemon.kill().unwrap();
     c.daemon.wait().unwrap();
@@ -855,18 +822,7 @@ fn metrics_pause_resume_and_oom() {
     let mut events = c.cmd(&["events"]).stdout(Stdio::piped()).spawn().unwrap();
     // Time for ctr to subscribe before the first event.
     std::thread::sleep(Duration::from_millis(1000));
-    c.ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        RUNTIME,
-        "--memory-limit",
-        "33554432",
-        IMAGE,
-        "m",
-        "sleep",
-        "1000",
-    ]);
+    c.run_detached(&["--memory-limit", "33554432"], "m", &["sleep", "1000"]);
     c.wait_task("m", "RUNNING");
     let metrics = c.ok(&["task", "metrics", "m"]);
     let value = |name: &str| -> u64 {
@@ -942,19 +898,7 @@ fn oom_of_a_child_is_reported_while_the_init_runs(c: &Containerd) {
         .unwrap();
     std::thread::sleep(Duration::from_millis(1000));
     let child_hog = "(x=$(head -c 100000000 /dev/zero | tr '\\0' a)); sleep 1000";
-    c.ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        RUNTIME,
-        "--memory-limit",
-        "16777216",
-        IMAGE,
-        "hog2",
-        "sh",
-        "-c",
-        child_hog,
-    ]);
+    c.run_detached(&["--memory-limit", "16777216"], "hog2", &["sh", "-c", child_hog]);
     let deadline = Instant::now() + Duration::from_secs(30);
     let seen = loop {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -988,17 +932,7 @@ fn exit_while_containerd_is_down_is_seen_after_it_returns() {
     }
     let (_, containerd, ctr) = versions().remove(0);
     let mut c = Containerd::start(&containerd, &ctr);
-    c.ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        RUNTIME,
-        IMAGE,
-        "gone",
-        "sh",
-        "-c",
-        "sleep 2; exit 3",
-    ]);
+    c.run_detached(&[], "gone", &["sh", "-c", "sleep 2; exit 3"]);
     c.wait_task("gone", "RUNNING");
     c.daemon.kill().unwrap();
     c.daemon.wait().unwrap();

@@ -151,6 +151,14 @@ fn resources_are_written_to_the_cgroup_files() {
     env.assert_gone("res", &b);
 }
 
+/// Runs container `id` (`args`) detached in cgroup `path`; its bundle.
+fn run_detached_in(env: &Env, path: &str, id: &str, args: &[&str]) -> Bundle {
+    let mut b = env.bundle(id, args);
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!(path));
+    env.ok(&["run", "-d", "-b", b.arg(), id]);
+    b
+}
+
 /// The lines of a /proc/PID/cgroup text, for the hierarchies whose
 /// controllers the runtime manages (not named ones like name=systemd, nor
 /// the hybrid host's controller-less v2 line), that are not at `path`.
@@ -178,9 +186,7 @@ fn init_and_exec_are_in_the_cgroup_of_every_hierarchy() {
     let path = cg_path("member");
     let _cleanup = CgCleanup(path.clone());
     let env = Env::new();
-    let mut b = env.bundle("member", &["sleep", "1000"]);
-    b.edit(|c| c["linux"]["cgroupsPath"] = json!(path));
-    env.ok(&["run", "-d", "-b", b.arg(), "member"]);
+    let _b = run_detached_in(&env, &path, "member", &["sleep", "1000"]);
     let init = std::fs::read_to_string(format!("/proc/{}/cgroup", env.pid("member"))).unwrap();
     assert_eq!(
         hierarchies_outside(&init, &path),
@@ -262,12 +268,12 @@ fn pause_freezes_and_resume_thaws() {
     let path = cg_path("pause");
     let _cleanup = CgCleanup(path.clone());
     let env = Env::new();
-    let mut b = env.bundle(
+    let _b = run_detached_in(
+        &env,
+        &path,
         "pause",
         &["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /dev/shm/n; done"],
     );
-    b.edit(|c| c["linux"]["cgroupsPath"] = json!(path));
-    env.ok(&["run", "-d", "-b", b.arg(), "pause"]);
     let pid = env.pid("pause");
     let counter = || {
         let out = env.ok(&["exec", "pause", "cat", "/dev/shm/n"]);
@@ -325,9 +331,7 @@ fn delete_force_of_a_paused_container_kills_it_and_leaves_nothing() {
     let _cleanup = CgCleanup(path.clone());
     let _thaw = Thaw(path.clone());
     let env = Env::new();
-    let mut b = env.bundle("pdel", &["sh", "-c", "sleep 1000 & sleep 1000"]);
-    b.edit(|c| c["linux"]["cgroupsPath"] = json!(path));
-    env.ok(&["run", "-d", "-b", b.arg(), "pdel"]);
+    let b = run_detached_in(&env, &path, "pdel", &["sh", "-c", "sleep 1000 & sleep 1000"]);
     let deadline = Instant::now() + Duration::from_secs(10);
     while cg_read("pids", &path, "cgroup.procs").lines().count() < 2 {
         assert!(
@@ -368,9 +372,7 @@ fn update_changes_limits() {
     let path = cg_path("upd");
     let _cleanup = CgCleanup(path.clone());
     let env = Env::new();
-    let mut b = env.bundle("upd", &["sleep", "100"]);
-    b.edit(|c| c["linux"]["cgroupsPath"] = json!(path));
-    env.ok(&["run", "-d", "-b", b.arg(), "upd"]);
+    let _b = run_detached_in(&env, &path, "upd", &["sleep", "100"]);
     env.ok(&[
         "update",
         "--memory",
@@ -473,9 +475,7 @@ fn delete_removes_cgroups_made_inside_the_container_with_their_processes() {
     let path = cg_path("nested");
     let _cleanup = CgCleanup(path.clone());
     let env = Env::new();
-    let mut b = env.bundle("nested", &["sleep", "1000"]);
-    b.edit(|c| c["linux"]["cgroupsPath"] = json!(path));
-    env.ok(&["run", "-d", "-b", b.arg(), "nested"]);
+    let b = run_detached_in(&env, &path, "nested", &["sleep", "1000"]);
     let pid_file = env.dir.path().join("exec.pid");
     env.ok(&[
         "exec",

@@ -30,6 +30,16 @@ pub trait Ctr {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// `ctr run -d` of IMAGE as container `id` through our runtime, with
+    /// `options` before the image and `cmd` as its process.
+    fn run_detached(&self, options: &[&str], id: &str, cmd: &[&str]) {
+        let mut args = vec!["run", "-d", "--runtime", RUNTIME];
+        args.extend(options);
+        args.extend([IMAGE, id]);
+        args.extend(cmd);
+        self.ok(&args);
+    }
+
     /// SIGKILL to task `id`, then its task and container removed.
     fn kill_and_remove(&self, id: &str) {
         self.ok(&["task", "kill", "-s", "KILL", id]);
