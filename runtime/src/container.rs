@@ -11,6 +11,10 @@ use anyhow::{bail, Context, Result};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+/// runc's text for an operation on a container that is not running; engines
+/// (containerd's runc shim, Podman) match on it.
+pub const NOT_RUNNING: &str = "container not running";
+
 pub struct CreateOptions {
     pub root: PathBuf,
     pub id: String,
@@ -259,7 +263,8 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     let saved = dir.load()?;
     match saved.status(&dir.path) {
         Status::Created => {}
-        other => bail!("cannot start container {id:?}: it is {other}, not created"),
+        Status::Stopped => bail!("cannot start container {id:?}: cannot start a container that has stopped"),
+        other => bail!("cannot start container {id:?}: cannot start an already running container (it is {other})"),
     }
     release_init(&dir, &saved)?;
     log::debug!("container {id:?}: started");
@@ -323,7 +328,11 @@ pub fn kill(root: &Path, id: &str, signal: i32, all: bool) -> Result<()> {
     let dir = ContainerDir::open(root, id)?;
     let saved = dir.load()?;
     if saved.status(&dir.path) == Status::Stopped {
-        bail!("cannot kill container {id:?}: it is stopped");
+        // runc's words: engines take "container not running" as "already exited".
+        if all {
+            return Ok(());
+        }
+        bail!("cannot kill container {id:?}: {NOT_RUNNING}");
     }
     if all {
         for pid in container_pids(&saved)? {
@@ -347,7 +356,7 @@ fn open_init(saved: &Saved) -> Result<OwnedFd> {
     let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
     // The pidfd pins the process: if the start time still matches now, it is ours.
     if state::process_state(saved.pid, saved.pid_start_time).is_none() {
-        bail!("container {:?} is not running (pid {} exited)", saved.id, saved.pid);
+        bail!("container {:?}: {NOT_RUNNING} (pid {} exited)", saved.id, saved.pid);
     }
     Ok(fd)
 }
@@ -425,7 +434,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         Status::Stopped => {}
         Status::Created => stop_all(&saved)?,
         _ if force => stop_all(&saved)?,
-        other => bail!("cannot delete container {id:?} that is {other}: stop it first or use --force"),
+        other => bail!("cannot delete container {id:?} that is not stopped: {other} (stop it first or use --force)"),
     }
     if let Some(cgroup) = &saved.cgroup {
         cgroup.destroy()?;
@@ -476,7 +485,7 @@ pub fn pause(root: &Path, id: &str) -> Result<()> {
     let saved = dir.load()?;
     match saved.status(&dir.path) {
         Status::Running | Status::Created => cgroup_of(&saved)?.freeze(true),
-        other => bail!("cannot pause container {id:?}: it is {other}"),
+        other => bail!("cannot pause container {id:?}: {NOT_RUNNING} (it is {other})"),
     }
 }
 
@@ -485,7 +494,7 @@ pub fn resume(root: &Path, id: &str) -> Result<()> {
     let saved = dir.load()?;
     match saved.status(&dir.path) {
         Status::Paused => cgroup_of(&saved)?.freeze(false),
-        other => bail!("cannot resume container {id:?}: it is {other}, not paused"),
+        other => bail!("cannot resume container {id:?}: container not paused (it is {other})"),
     }
 }
 
@@ -494,7 +503,7 @@ pub fn update(root: &Path, id: &str, resources: &crate::resources::Resources) ->
     let dir = ContainerDir::open(root, id)?;
     let mut saved = dir.load()?;
     if saved.status(&dir.path) == Status::Stopped {
-        bail!("cannot update container {id:?}: it is stopped");
+        bail!("cannot update container {id:?}: {NOT_RUNNING}");
     }
     cgroup_of(&saved)?.update(resources)?;
     if let Some(linux) = saved.config.linux.as_mut() {

@@ -1,5 +1,6 @@
 //! `--log`, `--log-format text|json` and `--debug`, in runc's shapes:
-//! `{"level":"error","msg":"...","time":"..."}` per line for json, logfmt for text.
+//! `{"level":"error","msg":"...","time":"..."}` per line for json, logfmt for text,
+//! and logrus's short `ERRO[0000] ...` for text on a terminal.
 
 use anyhow::{bail, Context, Result};
 use std::io::Write;
@@ -25,7 +26,30 @@ impl std::str::FromStr for Format {
 
 struct Logger {
     format: Format,
+    /// Text to a terminal: logrus's `LEVL[secs] msg`.
+    terminal: bool,
+    started: std::time::Instant,
     out: Mutex<Box<dyn Write + Send>>,
+}
+
+static TO_FILE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether `--log` sent the lines to a file (then fatal errors also go to
+/// stderr as the plain message, as runc prints them).
+pub fn to_file() -> bool {
+    TO_FILE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// logrus's text line on a terminal: `ERRO[0012] msg`.
+pub fn terminal_line(level: log::Level, secs: u64, msg: &str) -> String {
+    let tag = match level {
+        log::Level::Error => "ERRO",
+        log::Level::Warn => "WARN",
+        log::Level::Info => "INFO",
+        log::Level::Debug => "DEBU",
+        log::Level::Trace => "TRAC",
+    };
+    format!("{tag}[{secs:04}] {msg}")
 }
 
 /// One log line for `level` and `msg`, without the newline.
@@ -50,7 +74,12 @@ impl log::Log for Logger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let line = format_line(self.format, record.level(), &record.args().to_string());
+        let msg = record.args().to_string();
+        let line = if self.terminal {
+            terminal_line(record.level(), self.started.elapsed().as_secs(), &msg)
+        } else {
+            format_line(self.format, record.level(), &msg)
+        };
         if let Ok(mut out) = self.out.lock() {
             let _ = writeln!(out, "{line}");
         }
@@ -71,6 +100,8 @@ pub fn init(file: Option<&Path>, format: Format, debug: bool) -> Result<()> {
         ),
         None => Box::new(std::io::stderr()),
     };
+    TO_FILE.store(file.is_some(), std::sync::atomic::Ordering::Relaxed);
+    let terminal = file.is_none() && format == Format::Text && nix::unistd::isatty(2).unwrap_or(false);
     log::set_max_level(if debug {
         log::LevelFilter::Debug
     } else {
@@ -78,6 +109,8 @@ pub fn init(file: Option<&Path>, format: Format, debug: bool) -> Result<()> {
     });
     log::set_boxed_logger(Box::new(Logger {
         format,
+        terminal,
+        started: std::time::Instant::now(),
         out: Mutex::new(out),
     }))
     .context("installing the logger")
@@ -94,6 +127,14 @@ mod tests {
         assert_eq!(v["level"], "error");
         assert_eq!(v["msg"], "container \"x\" does not exist");
         assert!(v["time"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn terminal_line_is_logrus_shaped() {
+        assert_eq!(
+            terminal_line(log::Level::Error, 3, "container not running"),
+            "ERRO[0003] container not running"
+        );
     }
 
     #[test]

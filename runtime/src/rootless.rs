@@ -44,17 +44,29 @@ pub fn privileged() -> bool {
     nix::unistd::geteuid().is_root() && !in_user_namespace()
 }
 
-/// uid 0 of a user namespace that some unprivileged user made (rootlesskit),
-/// started by that user (runc's rule: `USER` names someone other than root).
+/// uid 0 of a user namespace that some unprivileged user made (rootlesskit,
+/// rootless Podman), by runc's rule: unless `USER` says root.
 pub fn root_of_users_namespace() -> bool {
-    nix::unistd::geteuid().is_root()
-        && in_user_namespace()
-        && std::env::var("USER").is_ok_and(|u| !u.is_empty() && u != "root")
+    nix::unistd::geteuid().is_root() && in_user_namespace() && user_is_not_root(std::env::var_os("USER"))
+}
+
+/// runc honours XDG_RUNTIME_DIR for uid 0 in a user namespace when `USER`
+/// is unset or names someone other than root (Podman may pass no `USER`).
+fn user_is_not_root(user: Option<std::ffi::OsString>) -> bool {
+    user.is_none_or(|u| u != "root")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_names_root_or_not() {
+        assert!(user_is_not_root(None));
+        assert!(user_is_not_root(Some("alice".into())));
+        assert!(user_is_not_root(Some("".into())));
+        assert!(!user_is_not_root(Some("root".into())));
+    }
 
     #[test]
     fn the_initial_map_and_others() {

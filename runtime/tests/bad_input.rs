@@ -222,9 +222,18 @@ fn bad_signal_and_kill_of_stopped() {
     env.wait_status("bk", "stopped");
     let e = env.fails(&["kill", "bk", "SIGNOPE"]);
     assert!(e.contains("SIGNOPE"), "{e}");
+    // runc's text, which containerd's runc shim and Podman take for "already exited".
     let e = env.fails(&["kill", "bk", "KILL"]);
-    assert!(e.contains("stopped"), "{e}");
+    assert!(e.contains("container not running"), "{e}");
+    // runc: `kill --all` of a stopped container succeeds.
+    env.ok(&["kill", "--all", "bk", "KILL"]);
+    let e = env.fails(&["start", "bk"]);
+    assert!(e.contains("cannot start a container that has stopped"), "{e}");
+    let e = env.fails(&["pause", "bk"]);
+    assert!(e.contains("container not running"), "{e}");
     env.ok(&["delete", "bk"]);
+    let e = env.fails(&["kill", "bk", "KILL"]);
+    assert!(e.contains("does not exist"), "{e}");
     env.assert_gone("bk", &b);
 }
 

@@ -354,6 +354,29 @@ fn version_and_json_log() {
     let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert_eq!(last["level"], "error");
     assert!(last["msg"].as_str().unwrap().contains("nosuch"), "{last}");
+    // runc: with a log file, stderr gets the plain message.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("{}\n", last["msg"].as_str().unwrap())
+    );
+    // Without one, stderr gets the logrus line: logfmt when it is no
+    // terminal (error_message checks the shape), `ERRO[0000] ` on one.
+    let e = env.fails(&["state", "nosuch"]);
+    assert!(e.contains("nosuch") && e.contains("does not exist"), "{e}");
+    let on_tty = Command::new("script")
+        .args([
+            "-qec",
+            &format!("{MYSHIM} --root {} state nosuch", env.root().display()),
+            "/dev/null",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&on_tty.stdout);
+    assert!(
+        text.starts_with("ERRO[0000] container \"nosuch\" does not exist"),
+        "{text:?}"
+    );
     // --debug logs at debug level into the same file.
     let b = env.bundle("dbg", &["true"]);
     let out = env.run(&[

@@ -86,9 +86,7 @@ impl User {
     fn fails(&self, args: &[&str]) -> String {
         let out = self.myshim(args);
         assert!(!out.status.success(), "myshim {args:?} should fail");
-        let e = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(e.trim_end().lines().count(), 1, "one line: {e:?}");
-        e
+        common::error_message(&String::from_utf8_lossy(&out.stderr))
     }
 }
 

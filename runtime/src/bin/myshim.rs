@@ -215,19 +215,16 @@ fn main() {
     match run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
+            // As runc: the logrus line goes where the log goes (containerd reads
+            // the last one from --log); with a log file, stderr gets the message.
             let msg = format!("{e:#}");
-            // containerd reads the last error from the log file; people read stderr.
-            if log_goes_to_file() {
-                log::error!("{msg}");
+            log::error!("{msg}");
+            if logging::to_file() {
+                eprintln!("{msg}");
             }
-            eprintln!("myshim: {msg}");
             std::process::exit(1);
         }
     }
-}
-
-fn log_goes_to_file() -> bool {
-    std::env::args().any(|a| a == "--log" || a.starts_with("--log="))
 }
 
 fn run(cli: Cli) -> Result<i32> {

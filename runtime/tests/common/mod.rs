@@ -123,21 +123,16 @@ impl Env {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// Runs and insists on failure; returns stderr, checked to be one line.
+    /// Runs and insists on failure; returns the message of the one error
+    /// line on stderr.
     pub fn fails(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(
             !out.status.success(),
             "myshim {args:?} should fail; stdout: {}",
             String::from_utf8_lossy(&out.stdout)
         );
-        assert_eq!(
-            stderr.trim_end().lines().count(),
-            1,
-            "error should be one line: {stderr:?}"
-        );
-        stderr
+        error_message(&String::from_utf8_lossy(&out.stderr))
     }
 
     pub fn status(&self, id: &str) -> String {
@@ -172,6 +167,34 @@ impl Env {
         assert!(!self.root().join(id).exists(), "state dir of {id} left behind");
         assert_no_leftovers(&bundle.path);
     }
+}
+
+/// The message of runc's fatal-error line on a stderr that is not a
+/// terminal (`time="..." level=error msg="..."`), checked to be the one line
+/// there; quotes and backslashes unescaped.
+pub fn error_message(stderr: &str) -> String {
+    let line = stderr.trim_end();
+    assert_eq!(line.lines().count(), 1, "error should be one line: {stderr:?}");
+    let quoted = line
+        .split_once(" level=error msg=\"")
+        .filter(|(time, _)| time.starts_with("time=\""))
+        .and_then(|(_, rest)| rest.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("not runc's error line: {stderr:?}"));
+    let mut msg = String::new();
+    let mut chars = quoted.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            msg.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => msg.push('\n'),
+            Some('t') => msg.push('\t'),
+            Some(other) => msg.push(other),
+            None => {}
+        }
+    }
+    msg
 }
 
 /// No host mount and no process refers to the bundle.
