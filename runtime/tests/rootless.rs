@@ -129,6 +129,38 @@ fn spec_rootless_and_run_as_a_user() {
     assert_no_leftovers(&b);
 }
 
+/// Rootless Podman runs the runtime as uid 0 of its user namespace with no
+/// `--root` and no `USER`: the default root is then $XDG_RUNTIME_DIR/myshim
+/// (runc's rule), not /run/myshim, which that uid 0 may not write.
+#[test]
+fn root_of_a_user_namespace_defaults_to_xdg_runtime_dir() {
+    if !ready() {
+        return;
+    }
+    let u = User::new();
+    let b = u.bundle("b5", &["id", "-u"]);
+    // The container's ids map onto the namespace's own uid 0.
+    u.edit(&b, |c| {
+        for m in ["uidMappings", "gidMappings"] {
+            c["linux"][m][0]["hostID"] = json!(0);
+        }
+    });
+    std::fs::create_dir_all(u.xdg()).unwrap();
+    u.chown(&u.xdg());
+    let mut cmd = u.account.command("/usr/bin/unshare");
+    cmd.args(["--user", "--map-root-user", "--"])
+        .arg(&u.myshim)
+        .args(["run", "-b", b.to_str().unwrap(), "r5"])
+        .env_remove("USER")
+        .env("XDG_RUNTIME_DIR", u.xdg());
+    let out = output_via_files(&mut cmd);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n");
+    assert!(u.xdg().join("myshim").is_dir(), "the state went elsewhere");
+    assert!(!u.xdg().join("myshim/r5").exists(), "run left its state");
+    assert_no_leftovers(&b);
+}
+
 #[test]
 fn lifecycle_with_id_ranges_through_newuidmap() {
     if !ready() {
