@@ -238,7 +238,9 @@ impl Drop for Containerd {
         for t in targets {
             let _ = nix::mount::umount2(t, nix::mount::MntFlags::MNT_DETACH);
         }
-        let _ = std::fs::remove_dir_all(Path::new("/run/containerd/myshim").join(&self.namespace));
+        for root in ["/run/containerd/myshim", "/run/containerd/runc"] {
+            let _ = std::fs::remove_dir_all(Path::new(root).join(&self.namespace));
+        }
         // ctr's empty fifo directories, the shim socket directory and our
         // state root, once no test uses them (remove_dir takes only empty ones).
         for e in std::fs::read_dir("/run/containerd/fifo")
@@ -252,6 +254,7 @@ impl Drop for Containerd {
             "/run/containerd/fifo",
             "/run/containerd/s",
             "/run/containerd/myshim",
+            "/run/containerd/runc",
             "/run/containerd",
         ] {
             let _ = std::fs::remove_dir(dir);
@@ -947,4 +950,64 @@ fn exit_while_containerd_is_down_is_seen_after_it_returns() {
     );
     c.ok(&["container", "rm", "gone"]);
     assert_clean(&c);
+}
+
+/// containerd's Go runc shim driving our CLI (`ctr run --runc-binary`, what
+/// Docker's `path` and the CRI's `BinaryName` do). It takes a kill error for
+/// "already finished" only in runc's words, so a kill of a stopped task and
+/// `task rm -f` work only when our CLI uses them.
+#[test]
+fn go_runc_shim_drives_our_cli() {
+    if !is_root() {
+        return;
+    }
+    let myshim = Path::new(SHIM).with_file_name("myshim");
+    assert!(myshim.exists(), "{} missing: cargo build --workspace", myshim.display());
+    let myshim = myshim.display().to_string();
+    for (name, containerd, ctr) in versions() {
+        let c = Containerd::start(&containerd, &ctr);
+        let run = |id: &str, cmd: &[&str]| {
+            let mut args = vec![
+                "run",
+                "-d",
+                "--runtime",
+                "io.containerd.runc.v2",
+                "--runc-binary",
+                &myshim,
+                IMAGE,
+                id,
+            ];
+            args.extend(cmd);
+            c.ok(&args);
+            c.wait_task(id, "RUNNING");
+        };
+        run("gs1", &["sleep", "1000"]);
+        let out = c.ok(&["task", "exec", "--exec-id", "e1", "gs1", "echo", "in exec"]);
+        assert_eq!(out, "in exec\n", "{name}");
+        c.ok(&["task", "pause", "gs1"]);
+        c.wait_task("gs1", "PAUSED");
+        c.ok(&["task", "resume", "gs1"]);
+        c.wait_task("gs1", "RUNNING");
+        assert!(!c.ok(&["task", "metrics", "gs1"]).is_empty(), "{name}");
+        c.ok(&["task", "kill", "-s", "KILL", "gs1"]);
+        c.wait_task("gs1", "STOPPED");
+        let again = c.ctr(&["task", "kill", "-s", "KILL", "gs1"]);
+        let e = String::from_utf8_lossy(&again.stderr);
+        assert!(
+            e.contains("process already finished"),
+            "{name}: kill of a stopped task: {e}"
+        );
+        c.ok(&["task", "rm", "-f", "gs1"]);
+        c.ok(&["container", "rm", "gs1"]);
+        // `task rm -f` of a running task kills it first.
+        run("gs2", &["sleep", "1000"]);
+        c.ok(&["task", "rm", "-f", "gs2"]);
+        c.ok(&["container", "rm", "gs2"]);
+        let state = Path::new("/run/containerd/runc").join(&c.namespace);
+        let left: Vec<_> = std::fs::read_dir(&state)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{name}: runtime state left: {left:?}");
+        assert_clean(&c);
+    }
 }
