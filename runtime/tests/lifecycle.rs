@@ -333,6 +333,28 @@ fn run_detached_writes_pid_file_and_delete_cleans_up() {
     env.assert_gone("sd", &b);
 }
 
+/// `myshim state ID | head -1`: a reader that goes away ends the command
+/// quietly (SIGPIPE, as runc), not with a panic on stderr.
+#[test]
+fn a_closed_stdout_pipe_ends_quietly() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let b = env.bundle("ep", &["sleep", "100"]);
+    env.ok(&["create", "-b", b.arg(), "ep"]);
+    for args in [&["state", "ep"][..], &["list"], &["features"]] {
+        let (read, write) = nix::unistd::pipe().unwrap();
+        drop(read);
+        let out = env.cmd(args).stdout(write).stderr(Stdio::piped()).output().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
+    }
+    env.ok(&["delete", "--force", "ep"]);
+    env.assert_gone("ep", &b);
+}
+
 #[test]
 fn version_and_json_log() {
     if !is_root() {

@@ -243,6 +243,15 @@ fn run(cli: Cli) -> Result<i32> {
     let Some(command) = cli.command else {
         bail!("no command given (try --help)");
     };
+    if matches!(
+        command,
+        Command::State { .. } | Command::List { .. } | Command::Ps { .. } | Command::Features | Command::Events { .. }
+    ) {
+        // Read by pipes that may close early (`state ID | head -1`): end
+        // quietly on SIGPIPE, as runc does, instead of panicking in println!.
+        // SAFETY: resetting a signal disposition in a single-threaded process.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     if matches!(command, Command::Create(_) | Command::Run { .. } | Command::Exec(_)) {
         // These clone processes into a container: CVE-2019-5736.
         myshim_runtime::exe_guard::ensure_protected_exe()?;
