@@ -309,10 +309,8 @@ impl RootfsPlan<'_> {
             .join(",")
     }
 
-    /// cgroup2 where the host is unified; on v1 (and hybrid) a recursive bind
-    /// of the host's /sys/fs/cgroup made read-only as a whole. The container
-    /// lives in the caller's cgroup until cgroups are managed, so this is the
-    /// same view runc gives, in two syscalls instead of two per hierarchy.
+    /// cgroup2 where the host is unified; on v1 (and hybrid) a tmpfs with
+    /// each of the host's hierarchies in it (see [`Self::mount_cgroup_v1`]).
     /// Without real privileges the kernel may refuse a cgroup2 mount (always
     /// without a cgroup namespace, as in containerd's default spec under
     /// rootlesskit): then the container's own cgroup (a delegated one) is
@@ -320,7 +318,7 @@ impl RootfsPlan<'_> {
     fn mount_cgroup(&self, root: &OwnedFd, dest: &Path, opts: &MountOptions) -> Result<()> {
         let ro = opts.flags.contains(MsFlags::MS_RDONLY);
         if !crate::cgroups::is_unified_host() {
-            return self.bind_cgroups(root, dest, Path::new("/sys/fs/cgroup"), ro || self.unprivileged);
+            return self.mount_cgroup_v1(root, dest, ro || self.unprivileged);
         }
         let target = ensure_in_root(root, dest, Leaf::Dir)?;
         // The superblock is the host's one: "ro" would ask to remount it;
@@ -344,6 +342,86 @@ impl RootfsPlan<'_> {
             }
             Err(e) => Err(e).context("mounting cgroup2"),
         }
+    }
+
+    /// The v1 (and hybrid) view runc gives: a tmpfs at `dest` and, for each
+    /// hierarchy the host has under /sys/fs/cgroup (named ones and the
+    /// hybrid cgroup2 included), the container's own cgroup of it at
+    /// `dest/<name>`, nosuid, nodev, noexec, read-only if `ro`; co-mounted
+    /// controllers get symlinks (cpu -> cpu,cpuacct). The init is in its
+    /// cgroups by now, so /proc/self/cgroup names them (see
+    /// [`Hierarchy::own_dir`]). In a cgroup namespace whose root is the
+    /// container's cgroup, it cannot say where that is on the host: the
+    /// hierarchy is mounted afresh, which the kernel roots at the namespace's
+    /// cgroup.
+    fn mount_cgroup_v1(&self, root: &OwnedFd, dest: &Path, ro: bool) -> Result<()> {
+        let hierarchies = host_cgroup_hierarchies()?;
+        let cgroupns = self
+            .spec
+            .linux()
+            .namespaces
+            .iter()
+            .any(|n| matches!(n.kind, crate::spec::NamespaceType::Cgroup));
+        let target = ensure_in_root(root, dest, Leaf::Dir)?;
+        mount_at(
+            Some("tmpfs"),
+            &fd_path(&target),
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            Some("mode=755"),
+            &|| "mounting a tmpfs for the cgroup hierarchies".into(),
+        )?;
+        let mut attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+        if ro {
+            attrs |= MOUNT_ATTR_RDONLY;
+        }
+        for h in &hierarchies {
+            let sub = dest.join(&h.name);
+            let target = ensure_in_root(root, &sub, Leaf::Dir)?;
+            let source = match (h.own_dir(), cgroupns) {
+                (Some(dir), _) => Some(dir),
+                (None, false) => Some(h.mount_point.clone()),
+                (None, true) => None,
+            };
+            let source = match source {
+                Some(source) => source,
+                None => match h.fresh_mount(&fd_path(&target)) {
+                    Ok(()) => PathBuf::new(),
+                    Err(e) => {
+                        log::debug!(
+                            "mounting {} in the cgroup namespace: {e}: binding its root read-only",
+                            h.name
+                        );
+                        attrs |= MOUNT_ATTR_RDONLY;
+                        h.mount_point.clone()
+                    }
+                },
+            };
+            if !source.as_os_str().is_empty() {
+                let src = source.to_str().context("cgroup path is not UTF-8")?;
+                mount_at(
+                    Some(src),
+                    &fd_path(&target),
+                    None,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None,
+                    &|| format!("binding {src}"),
+                )?;
+            }
+            let mounted = open_in_root(root, &sub, libc::O_PATH | libc::O_DIRECTORY)?;
+            set_attr_recursive(&mounted, attrs)
+                .with_context(|| format!("setting the attributes of {}", sub.display()))?;
+        }
+        let dir = open_in_root(root, dest, libc::O_PATH | libc::O_DIRECTORY)?;
+        for h in hierarchies.iter().filter(|h| h.name.contains(',')) {
+            for part in h.name.split(',') {
+                match nix::unistd::symlinkat(h.name.as_str(), Some(dir.as_raw_fd()), part) {
+                    Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+                    Err(e) => return Err(e).with_context(|| format!("symlink {}/{part}", dest.display())),
+                }
+            }
+        }
+        readonly_mount_if(root, dest, ro)
     }
 
     /// `source` (the host's /sys/fs/cgroup or a cgroup in it), recursively,
@@ -436,6 +514,139 @@ impl RootfsPlan<'_> {
         .with_context(|| format!("chown {}", d.path))?;
         Ok(())
     }
+}
+
+/// One cgroup hierarchy mounted at /sys/fs/cgroup/<name> on the host.
+#[derive(Debug, PartialEq)]
+struct Hierarchy {
+    /// The mount point's last component: "memory", "cpu,cpuacct", "systemd".
+    name: String,
+    mount_point: PathBuf,
+    /// The cgroup the mount shows at its root (mountinfo's root field).
+    mount_root: PathBuf,
+    /// cgroup2 (a hybrid host's unified hierarchy).
+    v2: bool,
+    /// The controllers and name= of a v1 hierarchy, as mount options.
+    options: Vec<String>,
+    /// The calling process's cgroup in it, from /proc/self/cgroup.
+    own: Option<PathBuf>,
+}
+
+impl Hierarchy {
+    /// The directory on the host of the process's own cgroup here, if the
+    /// mount shows it. /proc/self/cgroup and mountinfo's root both name
+    /// cgroups relative to the reader's cgroup namespace root, so the part
+    /// of the one below the other is a path in the mount either way. In a
+    /// cgroup namespace rooted at the container's cgroup (own is "/", the
+    /// mount root "/.." or more), the mount does not show where it is.
+    fn own_dir(&self) -> Option<PathBuf> {
+        let rel = self.own.as_deref()?.strip_prefix(&self.mount_root).ok()?;
+        if rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+            return None;
+        }
+        Some(self.mount_point.join(rel))
+    }
+
+    /// A new mount of the hierarchy at `target` (in a cgroup namespace: the
+    /// kernel roots it at the namespace's cgroup). nosuid, nodev and noexec;
+    /// "ro" is set on the mount afterwards, the superblock being the host's.
+    fn fresh_mount(&self, target: &str) -> nix::Result<()> {
+        let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        if self.v2 {
+            return mount(Some("cgroup2"), target, Some("cgroup2"), flags, None::<&str>);
+        }
+        let data = self.options.join(",");
+        let source = if data == "name=systemd" { "systemd" } else { "cgroup" };
+        mount(Some(source), target, Some("cgroup"), flags, Some(data.as_str()))
+    }
+}
+
+/// The cgroup hierarchies mounted directly under /sys/fs/cgroup on the host
+/// (a v1 or hybrid one), with the calling process's cgroup in each.
+fn host_cgroup_hierarchies() -> Result<Vec<Hierarchy>> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
+    let own = std::fs::read_to_string("/proc/self/cgroup").context("reading /proc/self/cgroup")?;
+    Ok(parse_cgroup_hierarchies(&mountinfo, &own))
+}
+
+/// Mount options that say nothing about which hierarchy a cgroup v1 mount is.
+fn is_generic_cgroup_option(o: &str) -> bool {
+    matches!(
+        o,
+        "rw" | "ro" | "nosuid" | "nodev" | "noexec" | "relatime" | "xattr" | "clone_children" | "noprefix"
+    ) || o.starts_with("release_agent=")
+        || o.starts_with("cpuset_v2_mode")
+}
+
+fn parse_cgroup_hierarchies(mountinfo: &str, own: &str) -> Vec<Hierarchy> {
+    // "id:controllers:path" lines; the cgroup2 one has no controllers.
+    let own: Vec<(Vec<&str>, &str)> = own
+        .lines()
+        .filter_map(|l| {
+            let mut p = l.splitn(3, ':');
+            let (_, list, path) = (p.next()?, p.next()?, p.next()?);
+            Some((list.split(',').filter(|c| !c.is_empty()).collect(), path))
+        })
+        .collect();
+    let mut out: Vec<Hierarchy> = vec![];
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let left: Vec<&str> = left.split_whitespace().collect();
+        let right: Vec<&str> = right.split_whitespace().collect();
+        let (Some(mount_root), Some(mount_point), Some(fstype)) = (left.get(3), left.get(4), right.first()) else {
+            continue;
+        };
+        let v2 = match *fstype {
+            "cgroup" => false,
+            "cgroup2" => true,
+            _ => continue,
+        };
+        let mount_point = Path::new(mount_point);
+        if mount_point.parent() != Some(Path::new("/sys/fs/cgroup")) {
+            continue;
+        }
+        let Some(name) = mount_point.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let options: Vec<String> = match v2 {
+            true => vec![],
+            false => right
+                .get(2)
+                .unwrap_or(&"")
+                .split(',')
+                .filter(|o| !is_generic_cgroup_option(o))
+                .map(String::from)
+                .collect(),
+        };
+        if !v2 && options.is_empty() {
+            continue;
+        }
+        // A hierarchy mounted twice here is shown once.
+        if out
+            .iter()
+            .any(|h| h.name == name || (h.v2 == v2 && h.options == options))
+        {
+            continue;
+        }
+        let own = own
+            .iter()
+            .find(|(list, _)| match v2 {
+                true => list.is_empty(),
+                false => !list.is_empty() && list.iter().all(|c| options.iter().any(|o| o == c)),
+            })
+            .map(|(_, path)| PathBuf::from(path));
+        out.push(Hierarchy {
+            name: name.to_string(),
+            mount_point: mount_point.to_path_buf(),
+            mount_root: PathBuf::from(mount_root),
+            v2,
+            options,
+            own,
+        });
+    }
+    out
 }
 
 /// Makes the mount at `dest` (not its superblock) read-only when `ro`.
@@ -772,6 +983,35 @@ mod tests {
             assert!(opts(&[o]).data.is_empty(), "{o} would go to the filesystem as data");
         }
         assert_eq!(opts(&["size=1m"]).data, vec!["size=1m"]);
+    }
+
+    #[test]
+    fn cgroup_hierarchies_and_own_dirs() {
+        let mountinfo = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+42 31 0:39 /../.. /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+43 23 0:32 / /mnt/memory rw,relatime - cgroup cgroup rw,memory
+";
+        let own = "9:name=systemd:/a/c\n8:pids:/../../x/c\n4:memory:/a/c\n2:cpu,cpuacct:/\n0::/a/c\n";
+        let h = parse_cgroup_hierarchies(mountinfo, own);
+        let names: Vec<&str> = h.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, ["cpu,cpuacct", "memory", "systemd", "unified", "pids"]);
+        assert_eq!(h[0].options, ["cpu", "cpuacct"]);
+        assert_eq!(h[0].own_dir().unwrap(), Path::new("/sys/fs/cgroup/cpu,cpuacct"));
+        assert_eq!(h[1].own_dir().unwrap(), Path::new("/sys/fs/cgroup/memory/a/c"));
+        assert_eq!(h[2].options, ["name=systemd"]);
+        assert_eq!(h[2].own_dir().unwrap(), Path::new("/sys/fs/cgroup/systemd/a/c"));
+        assert!(h[3].v2);
+        assert_eq!(h[3].own_dir().unwrap(), Path::new("/sys/fs/cgroup/unified/a/c"));
+        // Seen from a cgroup namespace two levels down.
+        assert_eq!(h[4].own_dir().unwrap(), Path::new("/sys/fs/cgroup/pids/x/c"));
+        let in_ns = parse_cgroup_hierarchies(mountinfo, "8:pids:/\n");
+        assert_eq!(in_ns[4].own_dir(), None);
+        assert_eq!(in_ns[1].own_dir(), None, "no line for memory");
     }
 
     #[test]

@@ -62,20 +62,31 @@ pub fn container_path(linux: &Linux, id: &str) -> Result<PathBuf> {
 }
 
 /// Each v1 hierarchy mounted under /sys/fs/cgroup: (controllers, mount point).
+/// Besides those with controllers, the `name=systemd` one (as
+/// "name=systemd") and a hybrid host's cgroup2 (as ""), so the container's
+/// processes are placed there too, as runc does.
 fn v1_hierarchies() -> Result<Vec<(String, PathBuf)>> {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
-    let mut out = vec![];
+    let mut out: Vec<(String, PathBuf)> = vec![];
     for line in mountinfo.lines() {
         let Some((left, right)) = line.split_once(" - ") else {
             continue;
         };
         let mut r = right.split_whitespace();
-        if r.next() != Some("cgroup") {
-            continue;
-        }
+        let fstype = r.next();
         let Some(mount_point) = left.split_whitespace().nth(4) else {
             continue;
         };
+        if fstype == Some("cgroup2") {
+            if Path::new(mount_point).parent() == Some(Path::new(CGROUP_ROOT)) && !out.iter().any(|(c, _)| c.is_empty())
+            {
+                out.push((String::new(), PathBuf::from(mount_point)));
+            }
+            continue;
+        }
+        if fstype != Some("cgroup") {
+            continue;
+        }
         let options = r.nth(1).unwrap_or_default();
         let controllers: Vec<&str> = options
             .split(',')
@@ -83,8 +94,13 @@ fn v1_hierarchies() -> Result<Vec<(String, PathBuf)>> {
                 !matches!(*o, "rw" | "ro" | "nosuid" | "nodev" | "noexec" | "relatime") && !o.starts_with("name=")
             })
             .collect();
-        if !controllers.is_empty() && mount_point.starts_with(CGROUP_ROOT) {
+        if !mount_point.starts_with(CGROUP_ROOT) {
+            continue;
+        }
+        if !controllers.is_empty() {
             out.push((controllers.join(","), PathBuf::from(mount_point)));
+        } else if options.split(',').any(|o| o == "name=systemd") && !out.iter().any(|(c, _)| c == "name=systemd") {
+            out.push(("name=systemd".to_string(), PathBuf::from(mount_point)));
         }
     }
     Ok(out)
@@ -206,8 +222,15 @@ impl Cgroup {
         if self.unified {
             return Ok(());
         }
-        for (_, dir) in &self.dirs {
-            write(dir, "tasks", "0")?;
+        for (controllers, dir) in &self.dirs {
+            // A hybrid host's cgroup2 has no `tasks`; its cgroup.procs takes
+            // the lock, there only.
+            let file = if controllers.is_empty() {
+                "cgroup.procs"
+            } else {
+                "tasks"
+            };
+            write(dir, file, "0")?;
         }
         Ok(())
     }
