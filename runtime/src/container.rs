@@ -269,9 +269,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     release_init(&dir, &saved)?;
     log::debug!("container {id:?}: started");
     let state_json = serde_json::to_string(&saved.oci_state(Status::Running))?;
-    if let Err(e) = crate::hooks::run("poststart", &saved.config.hooks().poststart, state_json.as_bytes()) {
-        log::warn!("{e:#}");
-    }
+    crate::hooks::run_warning("poststart", &saved.config.hooks().poststart, state_json.as_bytes());
     Ok(())
 }
 
@@ -440,9 +438,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         cgroup.destroy()?;
     }
     let state_json = serde_json::to_string(&saved.oci_state(Status::Stopped))?;
-    if let Err(e) = crate::hooks::run("poststop", &saved.config.hooks().poststop, state_json.as_bytes()) {
-        log::warn!("{e:#}");
-    }
+    crate::hooks::run_warning("poststop", &saved.config.hooks().poststop, state_json.as_bytes());
     dir.remove()
 }
 

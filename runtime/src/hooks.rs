@@ -16,6 +16,16 @@ pub fn run(kind: &str, hooks: &[Hook], state_json: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Runs every one of `hooks`, a failure only warned about: the spec's rule
+/// for poststart and poststop, whose failures must not stop the lifecycle.
+pub fn run_warning(kind: &str, hooks: &[Hook], state_json: &[u8]) {
+    for (i, hook) in hooks.iter().enumerate() {
+        if let Err(e) = run_one(hook, state_json) {
+            log::warn!("{kind} hook #{i} ({}): {e:#}", hook.path);
+        }
+    }
+}
+
 fn run_one(hook: &Hook, state_json: &[u8]) -> Result<()> {
     let mut cmd = Command::new(&hook.path);
     if let Some((arg0, rest)) = hook.args.split_first() {

@@ -350,6 +350,34 @@ fn all_six_hooks_run_in_order_with_state() {
     env.assert_gone("hooks", &b);
 }
 
+/// The spec: a failing poststart or poststop hook is warned about, and the
+/// remaining hooks and the lifecycle go on.
+#[test]
+fn failing_poststart_and_poststop_hooks_warn_and_go_on() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let marks = env.dir.path().join("marks");
+    let mark =
+        |name: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("echo {name} >> {}", marks.display())]});
+    let fail = json!({"path": "/bin/false", "args": ["false"]});
+    let mut b = env.bundle("hookfail", &["true"]);
+    b.edit(|c| c["hooks"] = json!({"poststart": [fail, mark("poststart")], "poststop": [fail, mark("poststop")]}));
+    env.ok(&["create", "-b", b.arg(), "hookfail"]);
+    let started = env.run(&["start", "hookfail"]);
+    assert!(started.status.success(), "start failed on a poststart hook");
+    let warned = String::from_utf8_lossy(&started.stderr);
+    assert!(
+        warned.contains("level=warning") && warned.contains("poststart hook #0"),
+        "{warned}"
+    );
+    env.wait_status("hookfail", "stopped");
+    env.ok(&["delete", "hookfail"]);
+    assert_eq!(std::fs::read_to_string(&marks).unwrap(), "poststart\npoststop\n");
+    env.assert_gone("hookfail", &b);
+}
+
 #[test]
 fn hook_timeout_fails_create_and_leaves_nothing() {
     if !is_root() {
