@@ -166,12 +166,10 @@ fn hierarchies_outside(cgroup_text: &str, path: &str) -> Vec<String> {
     cgroup_text
         .lines()
         .filter(|l| {
+            // On v1 every hierarchy the host has, name=systemd and a hybrid
+            // host's cgroup2 ("0::") among them, as runc places them.
             let controllers = l.split(':').nth(1).unwrap_or_default();
-            if unified() {
-                controllers.is_empty()
-            } else {
-                !controllers.is_empty() && !controllers.starts_with("name=")
-            }
+            !unified() || controllers.is_empty()
         })
         .filter(|l| !l.ends_with(path))
         .map(String::from)

@@ -215,22 +215,17 @@ impl Cgroup {
     /// Moves the calling process, which must have one thread, into its v1
     /// hierarchies. A process moving itself through `tasks` (pid 0) skips
     /// the kernel's global threadgroup lock, whose write side waits for an
-    /// RCU grace period (10-20 ms here); writing a pid to cgroup.procs, as
-    /// [`Cgroup::add_pid`] does, takes it. v2 needs neither: clone3 places
-    /// the child (CLONE_INTO_CGROUP).
+    /// RCU grace period (6-20 ms here when containers start seconds apart);
+    /// writing a pid to cgroup.procs, as [`Cgroup::add_pid`] does, takes it.
+    /// cgroup2 (v2, or a hybrid host's unified hierarchy, which has no
+    /// `tasks`) needs neither: clone3 places the child (CLONE_INTO_CGROUP
+    /// with [`Cgroup::v2_dir_fd`]).
     pub fn join_self(&self) -> Result<()> {
         if self.unified {
             return Ok(());
         }
-        for (controllers, dir) in &self.dirs {
-            // A hybrid host's cgroup2 has no `tasks`; its cgroup.procs takes
-            // the lock, there only.
-            let file = if controllers.is_empty() {
-                "cgroup.procs"
-            } else {
-                "tasks"
-            };
-            write(dir, file, "0")?;
+        for (_, dir) in self.dirs.iter().filter(|(controllers, _)| !controllers.is_empty()) {
+            write(dir, "tasks", "0")?;
         }
         Ok(())
     }
@@ -242,13 +237,18 @@ impl Cgroup {
         Ok(())
     }
 
-    /// An O_PATH fd of the v2 directory, for clone3's CLONE_INTO_CGROUP.
+    /// An fd of the cgroup2 directory (v2's, or a hybrid host's unified
+    /// one), for clone3's CLONE_INTO_CGROUP.
     pub fn v2_dir_fd(&self) -> Result<Option<std::os::fd::OwnedFd>> {
-        if !self.unified {
+        let cgroup2 = if self.unified {
+            self.dirs.first()
+        } else {
+            self.dirs.iter().find(|(controllers, _)| controllers.is_empty())
+        };
+        let Some((_, dir)) = cgroup2 else {
             return Ok(None);
-        }
-        let f =
-            std::fs::File::open(&self.dirs[0].1).with_context(|| format!("opening {}", self.dirs[0].1.display()))?;
+        };
+        let f = std::fs::File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
         Ok(Some(f.into()))
     }
 
