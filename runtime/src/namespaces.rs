@@ -115,29 +115,35 @@ impl Plan {
 
     /// Flags for clone3: with a joined user namespace, only a new pid
     /// namespace (which cannot be unshared for the caller itself) goes here.
+    /// Never the cgroup namespace: see [`Plan::unshare_flags`].
     pub fn clone3_flags(&self) -> u64 {
-        if self.joins_userns() {
+        let flags = if self.joins_userns() {
             self.clone_flags & clone_flag(NamespaceType::Pid)
         } else {
             self.clone_flags
-        }
+        };
+        flags & !clone_flag(NamespaceType::Cgroup)
     }
 
-    /// Flags the init unshares after joining (only with a joined user namespace).
+    /// Flags the init unshares after joining: what must be new inside a
+    /// joined user namespace, and a new cgroup namespace, made once the init
+    /// is in its cgroups (v1 joins after the clone) so that its root is the
+    /// container's cgroup, as runc makes it.
     pub fn unshare_flags(&self) -> u64 {
-        if self.joins_userns() {
+        let in_joined_userns = if self.joins_userns() {
             self.clone_flags & !clone_flag(NamespaceType::Pid)
         } else {
             0
-        }
+        };
+        in_joined_userns | (self.clone_flags & clone_flag(NamespaceType::Cgroup))
     }
 
     pub fn pid_join(&self) -> Option<&Join> {
         self.joins.iter().find(|j| j.kind == NamespaceType::Pid)
     }
 
-    /// In the init: joins the namespaces given by path (pid excepted), then
-    /// unshares what must be new inside a joined user namespace.
+    /// In the init, once in its cgroups: joins the namespaces given by path
+    /// (pid excepted), then unshares [`Plan::unshare_flags`].
     pub fn enter_in_child(&self) -> Result<()> {
         for join in self.joins.iter().filter(|j| j.kind != NamespaceType::Pid) {
             join.enter()?;
@@ -145,7 +151,7 @@ impl Plan {
         let flags = self.unshare_flags();
         if flags != 0 {
             nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(flags as i32))
-                .context("unshare in the joined user namespace")?;
+                .with_context(|| format!("unshare({flags:#x}) in the init"))?;
         }
         Ok(())
     }

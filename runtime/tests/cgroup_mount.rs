@@ -173,7 +173,7 @@ fn v1_cgroup_mount_in_a_cgroup_namespace() {
     let _cleanup = CgCleanup(vec![path.clone()]);
     let env = Env::new();
     let script = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; ls /sys/fs/cgroup; \
-         echo MOUNTS; grep /sys/fs/cgroup /proc/self/mountinfo";
+         echo MOUNTS; grep /sys/fs/cgroup /proc/self/mountinfo; echo CGROUP; cat /proc/self/cgroup";
     let out = sh_in(&env, "cgns", script, |c| {
         c["linux"]["cgroupsPath"] = json!(path);
         c["linux"]["resources"]["memory"] = json!({"limit": 33554432});
@@ -186,7 +186,15 @@ fn v1_cgroup_mount_in_a_cgroup_namespace() {
         let name = entry.file_name().into_string().unwrap();
         assert!(out.lines().any(|l| l == name), "{name} missing: {out}");
     }
-    let mounts = out.split("MOUNTS\n").nth(1).unwrap();
+    let (mounts, cgroups) = out.split("MOUNTS\n").nth(1).unwrap().split_once("CGROUP\n").unwrap();
+    // The namespace was made once the init was in its cgroups: its root is
+    // the container's cgroup in every hierarchy.
+    for l in cgroups.lines() {
+        assert!(
+            l.ends_with(":/"),
+            "the namespace's root is not the container's cgroup: {l}"
+        );
+    }
     for l in mounts.lines().filter(|l| l.contains(" - cgroup")) {
         let f: Vec<&str> = l.split_whitespace().collect();
         // Relative to the namespace's root: its own cgroup either way.
