@@ -201,9 +201,10 @@ pub fn default_device_rules() -> Vec<DeviceRule> {
 
 /// The device rules a container gets, in order (later ones override): the
 /// config's, then what every container may use, then the nodes that
-/// linux.devices creates.
+/// linux.devices creates (FIFOs excepted: the devices cgroup knows only
+/// block and character devices).
 pub fn effective_device_rules(config: &[DeviceRule], created: &[crate::spec::Device]) -> Vec<DeviceRule> {
-    let created_rules = created.iter().map(|d| DeviceRule {
+    let created_rules = created.iter().filter(|d| d.kind != "p").map(|d| DeviceRule {
         allow: true,
         kind: Some(if d.kind == "u" { "c".into() } else { d.kind.clone() }),
         major: Some(d.major),
@@ -221,6 +222,18 @@ pub fn effective_device_rules(config: &[DeviceRule], created: &[crate::spec::Dev
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fifo_in_linux_devices_gives_no_device_rule() {
+        let created: Vec<crate::spec::Device> = serde_json::from_str(
+            r#"[{"path": "/dev/fifo", "type": "p", "major": 0, "minor": 0},
+                {"path": "/dev/c", "type": "c", "major": 1, "minor": 7}]"#,
+        )
+        .unwrap();
+        let rules = effective_device_rules(&[], &created);
+        assert_eq!(rules.len(), default_device_rules().len() + 1);
+        assert_eq!(rules.last().unwrap().v1_line(), "c 1:7 rwm");
+    }
 
     #[test]
     fn parses_spec_names() {

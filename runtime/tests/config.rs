@@ -198,12 +198,16 @@ fn devices_and_dev_symlinks() {
     }
     let env = Env::new();
     let script = "stat -c '%n %t:%T %a' /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty /dev/mynull; \
-                  for l in fd stdin stdout stderr ptmx; do readlink /dev/$l; done";
+                  for l in fd stdin stdout stderr ptmx; do readlink /dev/$l; done; stat -c '%F %a' /dev/myfifo";
     let out = sh_in(&env, "dev", script, |c| {
-        c["linux"]["devices"] = json!([{"type": "c", "path": "/dev/mynull", "major": 1, "minor": 3, "fileMode": 0o600, "uid": 0, "gid": 0}]);
+        // A FIFO (type p) is made, and derives no devices-cgroup rule.
+        c["linux"]["devices"] = json!([
+            {"type": "c", "path": "/dev/mynull", "major": 1, "minor": 3, "fileMode": 0o600, "uid": 0, "gid": 0},
+            {"type": "p", "path": "/dev/myfifo", "fileMode": 0o640}
+        ]);
     });
     let expected = "/dev/null 1:3 666\n/dev/zero 1:5 666\n/dev/full 1:7 666\n/dev/random 1:8 666\n/dev/urandom 1:9 666\n/dev/tty 5:0 666\n/dev/mynull 1:3 600\n\
-                    /proc/self/fd\n/proc/self/fd/0\n/proc/self/fd/1\n/proc/self/fd/2\npts/ptmx\n";
+                    /proc/self/fd\n/proc/self/fd/0\n/proc/self/fd/1\n/proc/self/fd/2\npts/ptmx\nfifo 640\n";
     assert_eq!(out, expected);
 }
 
