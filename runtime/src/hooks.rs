@@ -26,6 +26,18 @@ pub fn run_warning(kind: &str, hooks: &[Hook], state_json: &[u8]) {
     }
 }
 
+/// `hooks`, each without an `env` of its own given `env`: runc runs
+/// startContainer hooks in the container with the process's environment.
+pub fn with_default_env(hooks: &[Hook], env: &[String]) -> Vec<Hook> {
+    hooks
+        .iter()
+        .map(|h| Hook {
+            env: if h.env.is_empty() { env.to_vec() } else { h.env.clone() },
+            ..h.clone()
+        })
+        .collect()
+}
+
 fn run_one(hook: &Hook, state_json: &[u8]) -> Result<()> {
     let mut cmd = Command::new(&hook.path);
     if let Some((arg0, rest)) = hook.args.split_first() {

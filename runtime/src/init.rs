@@ -161,7 +161,10 @@ pub fn exec_process(l: &Launch, console: Option<Console>) -> Result<std::convert
     if let StartGate::ExecFifo(state_dir) = l.gate {
         wait_for_start(state_dir)?;
     }
-    crate::hooks::run("startContainer", l.start_hooks, l.state_json.as_bytes())?;
+    if !l.start_hooks.is_empty() {
+        let hooks = crate::hooks::with_default_env(l.start_hooks, &process.env);
+        crate::hooks::run("startContainer", &hooks, l.state_json.as_bytes())?;
+    }
     Err(exec_args.exec())
 }
 

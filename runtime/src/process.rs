@@ -49,6 +49,14 @@ pub fn set_rlimits(rlimits: &[Rlimit]) -> Result<()> {
 }
 
 /// Writes process.oomScoreAdj for the calling process.
+/// Sets `KEY=VALUE` in `env`: it replaces every entry of the same key, as
+/// `runc exec --env` overrides a variable of the spec (last one wins).
+pub fn set_env(env: &mut Vec<String>, entry: &str) {
+    let key = entry.split_once('=').map_or(entry, |(k, _)| k);
+    env.retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
+    env.push(entry.to_string());
+}
+
 pub fn set_oom_score_adj(value: i32) -> Result<()> {
     crate::safe_path::write_host_procfs("/proc/self/oom_score_adj", &value.to_string()).context("process.oomScoreAdj")
 }
@@ -173,4 +181,18 @@ pub fn cloexec_fds_from(first: u32) -> Result<()> {
         unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_env_overrides_by_key() {
+        let mut env = vec!["PATH=/bin".to_string(), "A=1".into(), "AB=2".into()];
+        set_env(&mut env, "A=3");
+        set_env(&mut env, "NEW=x");
+        set_env(&mut env, "A=4");
+        assert_eq!(env, ["PATH=/bin", "AB=2", "NEW=x", "A=4"]);
+    }
 }

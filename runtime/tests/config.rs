@@ -309,12 +309,13 @@ fn all_six_hooks_run_in_order_with_state() {
     let host_hook = |name: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {dir}/{name}.json; echo {name} >> {dir}/order", dir = log.display())]});
     let mut b = env.bundle("hooks", &["sh", "-c", "echo process >> /hooklog/order"]);
     b.edit(|c| {
+        c["process"]["env"].as_array_mut().unwrap().push(json!("HOOKTEST=from-process"));
         c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/hooklog", "type": "bind", "source": log, "options": ["bind"]}));
         c["hooks"] = json!({
             "prestart": [host_hook("prestart")],
             "createRuntime": [host_hook("createRuntime")],
             "createContainer": [host_hook("createContainer")],
-            "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "cat > /hooklog/startContainer.json; echo startContainer >> /hooklog/order"]}],
+            "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "cat > /hooklog/startContainer.json; echo startContainer >> /hooklog/order; env > /hooklog/startContainer.env"]}],
             "poststart": [host_hook("poststart")],
             "poststop": [host_hook("poststop")],
         });
@@ -335,6 +336,9 @@ fn all_six_hooks_run_in_order_with_state() {
     };
     assert!(pos("startContainer") < pos("process"));
     assert_eq!(*lines.last().unwrap(), "poststop");
+    // A startContainer hook without its own env gets process.env (runc).
+    let hook_env = std::fs::read_to_string(log.join("startContainer.env")).unwrap();
+    assert!(hook_env.lines().any(|l| l == "HOOKTEST=from-process"), "{hook_env}");
     for name in [
         "prestart",
         "createRuntime",

@@ -267,6 +267,19 @@ fn exec_runs_in_the_container_with_options() {
         "echo $(hostname) $(pwd) $FOO $(id -u):$(id -g); ps -o pid,comm | grep -c sleep",
     ]);
     assert_eq!(out, "exhost /tmp bar 65534:65534\n1\n");
+    // --env overrides a variable of the spec: one entry, the last value.
+    let out = env.ok(&[
+        "exec",
+        "-e",
+        "PATH=/bin",
+        "-e",
+        "PATH=/usr/bin:/bin",
+        "ex",
+        "sh",
+        "-c",
+        "env | grep -c ^PATH=; echo $PATH",
+    ]);
+    assert_eq!(out, "1\n/usr/bin:/bin\n");
     let code = env.run(&["exec", "ex", "sh", "-c", "exit 9"]).status.code();
     assert_eq!(code, Some(9));
     // -p process.json

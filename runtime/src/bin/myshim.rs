@@ -483,7 +483,9 @@ fn exec_in(root: &std::path::Path, args: ExecArgs) -> Result<i32> {
     if let Some(cwd) = &args.cwd {
         process.cwd = cwd.clone();
     }
-    process.env.extend(args.env.iter().cloned());
+    for entry in &args.env {
+        myshim_runtime::process::set_env(&mut process.env, entry);
+    }
     if let Some(user) = &args.user {
         let (uid, gid) = user.split_once(':').unwrap_or((user, "0"));
         process.user.uid = uid
