@@ -144,18 +144,23 @@ pub fn exec_process(l: &Launch, console: Option<Console>) -> Result<std::convert
     let root = open_dir(Path::new("/"))?;
     let exe = process::find_executable(&root, process)?;
     let exec_args = ExecArgs::new(&exe, process)?;
+    // The cwd is entered and checked before any filter is loaded: a profile
+    // may deny getcwd, or notify on it with nobody listening yet. Only a cwd
+    // that the user may enter but we may not waits until after setuid.
+    let cwd_entered = enter_cwd(&process.cwd, true)?;
     // Without noNewPrivileges only a privileged process may load a filter:
     // load it before the capabilities go; with it, as late as possible.
     if !process.no_new_privileges {
         load_seccomp(l)?;
     }
     process::become_user(process, l.in_userns)?;
+    if !cwd_entered {
+        enter_cwd(&process.cwd, false)?;
+    }
     if process.no_new_privileges {
         process::set_no_new_privileges()?;
         load_seccomp(l)?;
     }
-    nix::unistd::chdir(process.cwd.as_str()).with_context(|| format!("chdir to process.cwd {}", process.cwd))?;
-    check_cwd_inside(&process.cwd)?;
     process::cloexec_fds_from(3 + l.preserve_fds)?;
     l.channel.send(&Msg::Ready)?;
     if let StartGate::ExecFifo(state_dir) = l.gate {
@@ -166,6 +171,17 @@ pub fn exec_process(l: &Launch, console: Option<Console>) -> Result<std::convert
         crate::hooks::run("startContainer", &hooks, l.state_json.as_bytes())?;
     }
     Err(exec_args.exec())
+}
+
+/// chdir to process.cwd and check it lies inside the container. With
+/// `may_wait`, a permission error is no error but `false`: runc tries again
+/// as the process's user.
+fn enter_cwd(cwd: &str, may_wait: bool) -> Result<bool> {
+    match nix::unistd::chdir(cwd) {
+        Ok(()) => check_cwd_inside(cwd).map(|_| true),
+        Err(nix::errno::Errno::EACCES | nix::errno::Errno::EPERM) if may_wait => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("chdir to process.cwd {cwd}")),
+    }
 }
 
 /// A cwd reached through a magic link (/proc/self/fd/N of a host fd, as in

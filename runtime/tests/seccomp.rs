@@ -160,3 +160,33 @@ fn bad_profile_is_refused_and_leaves_nothing() {
     assert!(e.contains("SCMP_ACT_SOMETIMES"), "{e}");
     env.assert_gone("badsc", &b);
 }
+
+/// The cwd is entered and checked before the filter is loaded: a profile that
+/// denies getcwd does not fail the start (with or without noNewPrivileges).
+#[test]
+fn a_profile_denying_getcwd_still_starts() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    for nnp in [true, false] {
+        let id = format!("nocwd{nnp}");
+        let mut b = env.bundle(&id, &["true"]);
+        b.edit(|c| {
+            c["process"]["cwd"] = json!("/tmp");
+            c["process"]["noNewPrivileges"] = json!(nnp);
+            c["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "architectures": ["SCMP_ARCH_X86_64"],
+                "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+            });
+        });
+        let out = env.run(&["run", "-b", b.arg(), &id]);
+        assert!(
+            out.status.success(),
+            "noNewPrivileges {nnp}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        env.assert_gone(&id, &b);
+    }
+}
