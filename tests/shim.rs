@@ -900,7 +900,9 @@ fn oom_of_a_child_is_reported_while_the_init_runs(c: &Containerd) {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1000));
-    let child_hog = "(x=$(head -c 100000000 /dev/zero | tr '\\0' a)); sleep 1000";
+    // The child marks itself the OOM killer's first choice, so under load the
+    // init is never picked instead.
+    let child_hog = "(echo 1000 > /proc/self/oom_score_adj; x=$(head -c 100000000 /dev/zero | tr '\\0' a)); sleep 1000";
     c.run_detached(&["--memory-limit", "16777216"], "hog2", &["sh", "-c", child_hog]);
     let deadline = Instant::now() + Duration::from_secs(30);
     let seen = loop {
