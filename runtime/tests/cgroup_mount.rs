@@ -7,7 +7,6 @@ mod common;
 use common::*;
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 fn unified() -> bool {
     nix::sys::statfs::statfs("/sys/fs/cgroup").is_ok_and(|s| s.filesystem_type().0 == 0x6367_7270)
@@ -33,26 +32,6 @@ impl Drop for CgCleanup {
                 }
             }
         }
-    }
-}
-
-fn remove_cgroup_tree(dir: &Path) {
-    for sub in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if sub.file_type().is_ok_and(|t| t.is_dir()) {
-            remove_cgroup_tree(&sub.path());
-        }
-    }
-    for pid in std::fs::read_to_string(dir.join("cgroup.procs"))
-        .unwrap_or_default()
-        .lines()
-    {
-        if let Ok(pid) = pid.trim().parse::<i32>() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-        }
-    }
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while std::fs::remove_dir(dir).is_err() && dir.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
