@@ -377,6 +377,67 @@ fn update_changes_limits() {
     assert_cgroup_gone(&path);
 }
 
+/// What `update --memory M --memory-swap S` leaves in the cgroup: (memory,
+/// memory+swap) on v1, (memory.max, memory.swap.max) on v2.
+fn memory_and_swap(path: &str) -> (String, String) {
+    if unified() {
+        (cg_read("", path, "memory.max"), cg_read("", path, "memory.swap.max"))
+    } else {
+        (
+            cg_read("memory", path, "memory.limit_in_bytes"),
+            cg_read("memory", path, "memory.memsw.limit_in_bytes"),
+        )
+    }
+}
+
+/// The kernel checks memory <= memory+swap on every v1 write, so raising
+/// both must write the swap limit first and lowering them the memory limit
+/// first (`docker update`, the CRI's UpdateContainerResources).
+#[test]
+fn memory_with_swap_limits_go_up_and_down() {
+    if !is_root() {
+        return;
+    }
+    let swap_file = if unified() {
+        "memory.swap.max"
+    } else {
+        "memory.memsw.limit_in_bytes"
+    };
+    if !cg_dir("memory", "/").join(swap_file).exists() {
+        eprintln!("skipped: no swap accounting ({swap_file})");
+        return;
+    }
+    let path = cg_path("memsw");
+    let _cleanup = CgCleanup(path.clone());
+    let env = Env::new();
+    let _b = run_detached_in(&env, &path, "memsw", &["sleep", "100"]);
+    let (mib64, mib128, mib256, mib512) = (64 << 20, 128 << 20, 256 << 20, 512 << 20);
+    let expect = |memory: u64, swap: u64| {
+        if unified() {
+            (memory.to_string(), (swap - memory).to_string())
+        } else {
+            (memory.to_string(), swap.to_string())
+        }
+    };
+    for (memory, swap) in [(mib64, mib128), (mib256, mib512), (mib64, mib128)] {
+        env.ok(&[
+            "update",
+            "--memory",
+            &memory.to_string(),
+            "--memory-swap",
+            &swap.to_string(),
+            "memsw",
+        ]);
+        assert_eq!(memory_and_swap(&path), expect(memory, swap), "after {memory}/{swap}");
+    }
+    env.ok(&["update", "--memory", "-1", "--memory-swap", "-1", "memsw"]);
+    let (memory, swap) = memory_and_swap(&path);
+    assert!(memory == "max" || memory.parse::<u64>().unwrap() > 1 << 60, "{memory}");
+    assert!(swap == "max" || swap.parse::<u64>().unwrap() > 1 << 60, "{swap}");
+    env.ok(&["delete", "-f", "memsw"]);
+    assert_cgroup_gone(&path);
+}
+
 #[test]
 fn delete_kills_what_is_left_in_the_cgroup() {
     if !is_root() {

@@ -119,20 +119,20 @@ struct UpdateArgs {
     /// linux.resources JSON to apply, from a file or `-` for stdin
     #[arg(short, long)]
     resources: Option<PathBuf>,
-    /// Memory limit in bytes
-    #[arg(long)]
+    /// Memory limit in bytes or with a unit (64m, 1g; -1: unlimited)
+    #[arg(long, allow_negative_numbers = true, value_parser = ram_in_bytes)]
     memory: Option<i64>,
-    /// Memory soft limit in bytes
-    #[arg(long)]
+    /// Memory soft limit in bytes or with a unit (64m, 1g; -1: unlimited)
+    #[arg(long, allow_negative_numbers = true, value_parser = ram_in_bytes)]
     memory_reservation: Option<i64>,
-    /// Memory plus swap limit in bytes (-1: unlimited)
-    #[arg(long)]
+    /// Memory plus swap limit in bytes or with a unit (-1: unlimited)
+    #[arg(long, allow_negative_numbers = true, value_parser = ram_in_bytes)]
     memory_swap: Option<i64>,
     /// CPU shares (relative weight)
     #[arg(long)]
     cpu_shares: Option<u64>,
     /// CPU CFS quota in microseconds
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     cpu_quota: Option<i64>,
     /// CPU CFS period in microseconds
     #[arg(long)]
@@ -144,7 +144,7 @@ struct UpdateArgs {
     #[arg(long)]
     cpuset_mems: Option<String>,
     /// Maximum number of processes (0 or -1: unlimited)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pids_limit: Option<i64>,
 }
 
@@ -383,6 +383,27 @@ fn print_table<const N: usize>(rows: &[[String; N]]) {
     }
 }
 
+/// A memory size as runc's update takes it: bytes, or a number with a
+/// binary unit (k, m, g, t, p; an optional "b" or "ib"), or -1.
+fn ram_in_bytes(text: &str) -> Result<i64, String> {
+    if text == "-1" {
+        return Ok(-1);
+    }
+    let lower = text.trim().to_ascii_lowercase();
+    let unitless = lower.trim_end_matches('b').trim_end_matches('i');
+    let (number, shift) = match unitless.char_indices().last() {
+        Some((at, unit @ ('k' | 'm' | 'g' | 't' | 'p'))) => {
+            (&unitless[..at], 10 * (1 + "kmgtp".find(unit).unwrap_or(0) as u32))
+        }
+        _ => (unitless, 0),
+    };
+    let value: f64 = number.trim().parse().map_err(|_| format!("invalid size: {text:?}"))?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(format!("invalid size: {text:?}"));
+    }
+    Ok((value * (1u64 << shift) as f64) as i64)
+}
+
 /// runc's update: the flags change the container's current resources; -r
 /// replaces them with a linux.resources document.
 fn update(root: &std::path::Path, args: UpdateArgs) -> Result<()> {
@@ -522,4 +543,21 @@ fn exec_in(root: &std::path::Path, args: ExecArgs) -> Result<i32> {
         preserve_fds: args.preserve_fds,
         clone_parent: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ram_in_bytes;
+
+    #[test]
+    fn memory_sizes_as_runc_update_takes_them() {
+        assert_eq!(ram_in_bytes("-1"), Ok(-1));
+        assert_eq!(ram_in_bytes("1048576"), Ok(1 << 20));
+        assert_eq!(ram_in_bytes("64m"), Ok(64 << 20));
+        assert_eq!(ram_in_bytes("1G"), Ok(1 << 30));
+        assert_eq!(ram_in_bytes("2KiB"), Ok(2048));
+        assert_eq!(ram_in_bytes("1.5k"), Ok(1536));
+        assert!(ram_in_bytes("-2").is_err());
+        assert!(ram_in_bytes("lots").is_err());
+    }
 }

@@ -30,16 +30,71 @@ pub(super) fn inherit_cpuset(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The kernel refuses a memory limit above the memory+swap limit and a
+/// memory+swap limit below the memory limit, so the order of the two writes
+/// depends on whether the limits go up or down (an update from 64M/128M to
+/// 256M/512M must write memsw first, the way back memory first).
+fn apply_memory_and_swap(dir: &Path, limit: Option<i64>, swap: Option<i64>) -> Result<()> {
+    let memsw = "memory.memsw.limit_in_bytes";
+    // As runc: lifting the memory limit lifts the swap limit with it.
+    let swap = match (limit, swap) {
+        (Some(-1), None) if dir.join(memsw).exists() => Some(-1),
+        _ => swap,
+    };
+    let swap_first = match (limit, swap) {
+        (Some(_), Some(-1)) => true,
+        (Some(_), Some(swap)) => {
+            let current = read(dir, "memory.limit_in_bytes")?;
+            let current: u64 = current
+                .trim()
+                .parse()
+                .with_context(|| format!("parsing {}/memory.limit_in_bytes {current:?}", dir.display()))?;
+            u64::try_from(swap).is_ok_and(|swap| current < swap)
+        }
+        _ => false,
+    };
+    let write_limit = || match limit {
+        Some(limit) => write_memory_limit(dir, limit),
+        None => Ok(()),
+    };
+    let write_swap = || match swap {
+        Some(swap) => write(dir, memsw, &swap.to_string()),
+        None => Ok(()),
+    };
+    if swap_first {
+        write_swap()?;
+        write_limit()
+    } else {
+        write_limit()?;
+        write_swap()
+    }
+}
+
+/// A limit below what the cgroup already uses fails with EBUSY: say so.
+fn write_memory_limit(dir: &Path, limit: i64) -> Result<()> {
+    let file = "memory.limit_in_bytes";
+    write(dir, file, &limit.to_string()).map_err(|e| {
+        let busy = e
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.raw_os_error() == Some(libc::EBUSY));
+        if !busy {
+            return e;
+        }
+        let usage = read(dir, "memory.usage_in_bytes").unwrap_or_default();
+        let peak = read(dir, "memory.max_usage_in_bytes").unwrap_or_default();
+        e.context(format!(
+            "unable to set memory limit to {limit} (current usage: {}, peak usage: {})",
+            usage.trim(),
+            peak.trim()
+        ))
+    })
+}
+
 pub(super) fn apply(cg: &Cgroup, r: &Resources, devices: &[crate::spec::Device]) -> Result<()> {
     if let (Some(m), Some(dir)) = (&r.memory, cg.dir("memory")) {
-        if let Some(limit) = m.limit {
-            write(dir, "memory.limit_in_bytes", &limit.to_string())?;
-        }
+        apply_memory_and_swap(dir, m.limit, m.swap)?;
         if let Some(reservation) = m.reservation {
             write(dir, "memory.soft_limit_in_bytes", &reservation.to_string())?;
-        }
-        if let Some(swap) = m.swap {
-            write(dir, "memory.memsw.limit_in_bytes", &swap.to_string())?;
         }
         if let Some(swappiness) = m.swappiness {
             write(dir, "memory.swappiness", &swappiness.to_string())?;
