@@ -958,6 +958,81 @@ fn exit_while_containerd_is_down_is_seen_after_it_returns() {
 /// Docker's `path` and the CRI's `BinaryName` do). It takes a kill error for
 /// "already finished" only in runc's words, so a kill of a stopped task and
 /// `task rm -f` work only when our CLI uses them.
+/// The key paths of a JSON document whose values are set (protobuf's JSON
+/// leaves out zero fields), array elements under `[]`.
+fn set_fields(v: &serde_json::Value, at: &str, out: &mut std::collections::BTreeSet<String>) {
+    match v {
+        serde_json::Value::Object(m) => m.iter().for_each(|(k, v)| set_fields(v, &format!("{at}.{k}"), out)),
+        serde_json::Value::Array(a) => a.iter().for_each(|v| set_fields(v, &format!("{at}[]"), out)),
+        serde_json::Value::Null | serde_json::Value::Bool(false) => {}
+        serde_json::Value::Number(n) if n.as_f64() == Some(0.0) => {}
+        _ => {
+            out.insert(at.to_string());
+        }
+    }
+}
+
+/// Docker, nerdctl and the CRI read the task's metrics as containerd's Go
+/// shim fills them (Docker's stats limit, its cache-less usage, per-CPU
+/// use, block I/O): ours fills the same fields for the same container.
+#[test]
+fn metrics_fill_what_the_go_shim_fills() {
+    if !is_root() {
+        return;
+    }
+    let (_, containerd, ctr) = versions().remove(0);
+    let c = Containerd::start(&containerd, &ctr);
+    let work = "dd if=/dev/zero of=/tmp/f bs=1M count=4 2>/dev/null; sync; exec sleep 1000";
+    let metrics = |runtime: &str, id: &str| {
+        c.ok(&[
+            "run",
+            "-d",
+            "--runtime",
+            runtime,
+            "--memory-limit",
+            "33554432",
+            IMAGE,
+            id,
+            "sh",
+            "-c",
+            work,
+        ]);
+        c.wait_task(id, "RUNNING");
+        std::thread::sleep(Duration::from_millis(500));
+        let text = c.ok(&["task", "metrics", "--format", "json", id]);
+        c.kill_and_remove(id);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        let mut fields = std::collections::BTreeSet::new();
+        set_fields(&v["Data"], "", &mut fields);
+        (fields, v)
+    };
+    let (go, go_json) = metrics("io.containerd.runc.v2", "gom");
+    let (ours, ours_json) = metrics(RUNTIME, "ourm");
+    // Counters that one run may leave at zero and the next not.
+    let volatile = [
+        "pg_fault",
+        "pg_maj_fault",
+        "pg_pg_in",
+        "pg_pg_out",
+        "dirty",
+        "writeback",
+        "active_anon",
+        "active_file",
+        "inactive_anon",
+        "unevictable",
+        "mapped_file",
+        "rss_huge",
+        "cpu.usage.kernel",
+        "cpu.usage.user",
+    ];
+    let steady = |path: &&String| !volatile.iter().any(|v| path.replace("total_", "").ends_with(v));
+    let missing: Vec<&String> = go.difference(&ours).filter(steady).collect();
+    assert!(
+        missing.is_empty(),
+        "not filled: {missing:?}\nGo shim: {go_json}\nours: {ours_json}"
+    );
+}
+
 #[test]
 fn go_runc_shim_drives_our_cli() {
     if !is_root() {

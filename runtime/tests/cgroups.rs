@@ -118,9 +118,21 @@ fn resources_are_written_to_the_cgroup_files() {
     );
     let stats: serde_json::Value = serde_json::from_str(&env.ok(&["events", "--stats", "res"])).unwrap();
     assert_eq!(stats["type"], "stats");
-    assert_eq!(stats["data"]["memory_limit"], 67108864);
-    assert_eq!(stats["data"]["pids_current"], 1);
-    assert_eq!(stats["data"]["pids_limit"], 50);
+    // runc's shape: what its parsers read.
+    assert_eq!(stats["data"]["memory"]["usage"]["limit"], 67108864);
+    assert!(
+        stats["data"]["memory"]["usage"]["usage"].as_u64().unwrap() > 0,
+        "{stats}"
+    );
+    assert!(
+        stats["data"]["memory"]["raw"]
+            .as_object()
+            .is_some_and(|r| !r.is_empty()),
+        "{stats}"
+    );
+    assert_eq!(stats["data"]["pids"]["current"], 1);
+    assert_eq!(stats["data"]["pids"]["limit"], 50);
+    assert!(stats["data"]["cpu"]["usage"]["total"].as_u64().unwrap() > 0, "{stats}");
     // ps reads the cgroup.
     let pids: Vec<i32> = serde_json::from_str(&env.ok(&["ps", "-f", "json", "res"])).unwrap();
     assert_eq!(pids, vec![pid]);

@@ -9,7 +9,9 @@ mod v1;
 mod v2;
 
 pub use oom::OomWatch;
-pub use stats::Stats;
+pub use stats::{
+    Blkio, BlkioEntry, Cpu, CpuUsage, Hugetlb, Memory, MemoryEntry, MemoryEvents, Pids, Stats, Throttling,
+};
 
 use crate::resources::Resources;
 use crate::spec::Linux;
