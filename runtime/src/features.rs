@@ -40,7 +40,7 @@ pub fn features() -> Value {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": crate::state::OCI_VERSION,
         "hooks": hooks,
-        "mountOptions": &crate::rootfs::KNOWN_OPTIONS[..],
+        "mountOptions": crate::rootfs::known_options(),
         "linux": {
             "namespaces": NAMESPACES,
             "capabilities": caps,
@@ -55,9 +55,21 @@ pub fn features() -> Value {
             },
             "apparmor": {"enabled": true},
             "selinux": {"enabled": false},
+            "intelRdt": {"enabled": false},
+            "mountExtensions": {"idmap": {"enabled": false}},
+            "netDevices": {"enabled": false},
         },
-        "annotations": {"org.opencontainers.runtime-spec.features.version": crate::state::OCI_VERSION},
+        "annotations": annotations(),
     })
+}
+
+fn annotations() -> Value {
+    let mut a = json!({"org.opencontainers.runtime-spec.features.version": crate::state::OCI_VERSION});
+    // Engines read the library's version to choose seccomp flags.
+    if let Ok(v) = libseccomp::ScmpVersion::current() {
+        a["io.github.seccomp.libseccomp.version"] = json!(format!("{}.{}.{}", v.major, v.minor, v.micro));
+    }
+    a
 }
 
 #[cfg(test)]
@@ -66,7 +78,13 @@ mod tests {
     fn lists_what_the_code_supports() {
         let f = super::features();
         assert_eq!(f["linux"]["capabilities"].as_array().unwrap().len(), 41);
-        assert!(f["mountOptions"].as_array().unwrap().iter().any(|o| o == "rbind"));
+        let options = f["mountOptions"].as_array().unwrap();
+        // Docker uses rro for read-only volumes only where listed.
+        for o in ["rbind", "rro", "rnosuid", "rnoexec", "nosymfollow"] {
+            assert!(options.iter().any(|x| x == o), "{o} not listed");
+        }
+        // containerd 2.x sends idmap options only where enabled.
+        assert_eq!(f["linux"]["mountExtensions"]["idmap"]["enabled"], false);
         // Every listed seccomp action and flag really compiles.
         for action in f["linux"]["seccomp"]["actions"].as_array().unwrap() {
             let rule = serde_json::json!({"names": ["getpid"], "action": action});

@@ -12,39 +12,85 @@ use nix::sys::stat::{mknod, Mode, SFlag};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-/// The options `MountOptions::parse` gives a meaning (others go to the
-/// filesystem as data).
-pub const KNOWN_OPTIONS: [&str; 38] = [
-    "defaults",
-    "rw",
-    "ro",
-    "nosuid",
-    "suid",
-    "nodev",
-    "dev",
-    "noexec",
-    "exec",
-    "sync",
-    "async",
-    "dirsync",
-    "remount",
-    "mand",
-    "nomand",
-    "noatime",
-    "atime",
-    "nodiratime",
-    "diratime",
-    "relatime",
-    "norelatime",
-    "strictatime",
-    "nostrictatime",
-    "lazytime",
-    "nolazytime",
-    "silent",
-    "loud",
-    "bind",
-    "rbind",
-    "tmpcopyup",
+/// mount(2) flags by option name: (set, clear).
+const FLAG_OPTIONS: [(&str, MsFlags, MsFlags); 33] = {
+    const NONE: MsFlags = MsFlags::empty();
+    [
+        ("defaults", NONE, MsFlags::MS_RDONLY),
+        ("rw", NONE, MsFlags::MS_RDONLY),
+        ("ro", MsFlags::MS_RDONLY, NONE),
+        ("nosuid", MsFlags::MS_NOSUID, NONE),
+        ("suid", NONE, MsFlags::MS_NOSUID),
+        ("nodev", MsFlags::MS_NODEV, NONE),
+        ("dev", NONE, MsFlags::MS_NODEV),
+        ("noexec", MsFlags::MS_NOEXEC, NONE),
+        ("exec", NONE, MsFlags::MS_NOEXEC),
+        ("sync", MsFlags::MS_SYNCHRONOUS, NONE),
+        ("async", NONE, MsFlags::MS_SYNCHRONOUS),
+        ("dirsync", MsFlags::MS_DIRSYNC, NONE),
+        ("remount", MsFlags::MS_REMOUNT, NONE),
+        ("mand", MsFlags::MS_MANDLOCK, NONE),
+        ("nomand", NONE, MsFlags::MS_MANDLOCK),
+        ("noatime", MsFlags::MS_NOATIME, NONE),
+        ("atime", NONE, MsFlags::MS_NOATIME),
+        ("nodiratime", MsFlags::MS_NODIRATIME, NONE),
+        ("diratime", NONE, MsFlags::MS_NODIRATIME),
+        ("relatime", MsFlags::MS_RELATIME, NONE),
+        ("norelatime", NONE, MsFlags::MS_RELATIME),
+        ("strictatime", MsFlags::MS_STRICTATIME, NONE),
+        ("nostrictatime", NONE, MsFlags::MS_STRICTATIME),
+        ("lazytime", MsFlags::MS_LAZYTIME, NONE),
+        ("nolazytime", NONE, MsFlags::MS_LAZYTIME),
+        ("iversion", MsFlags::MS_I_VERSION, NONE),
+        ("noiversion", NONE, MsFlags::MS_I_VERSION),
+        ("silent", MsFlags::MS_SILENT, NONE),
+        ("loud", NONE, MsFlags::MS_SILENT),
+        ("nosymfollow", MS_NOSYMFOLLOW, NONE),
+        ("symfollow", NONE, MS_NOSYMFOLLOW),
+        ("bind", MsFlags::MS_BIND, NONE),
+        ("rbind", MsFlags::MS_BIND.union(MsFlags::MS_REC), NONE),
+    ]
+};
+
+/// Since Linux 5.10; nix has no name for it.
+const MS_NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(256);
+
+pub(crate) const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_NOSUID: u64 = 0x2;
+const MOUNT_ATTR_NODEV: u64 = 0x4;
+const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+const MOUNT_ATTR_ATIME_MASK: u64 = 0x70;
+const MOUNT_ATTR_RELATIME: u64 = 0x0;
+const MOUNT_ATTR_NOATIME: u64 = 0x10;
+const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
+const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
+const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x20_0000;
+
+/// Recursive mount attributes (mount_setattr(2) with AT_RECURSIVE) by
+/// option name: (attribute, clear). The access-time ones are a field, not
+/// bits: setting one also clears the whole field first.
+const RECURSIVE_OPTIONS: [(&str, u64, bool); 18] = [
+    ("rro", MOUNT_ATTR_RDONLY, false),
+    ("rrw", MOUNT_ATTR_RDONLY, true),
+    ("rnosuid", MOUNT_ATTR_NOSUID, false),
+    ("rsuid", MOUNT_ATTR_NOSUID, true),
+    ("rnodev", MOUNT_ATTR_NODEV, false),
+    ("rdev", MOUNT_ATTR_NODEV, true),
+    ("rnoexec", MOUNT_ATTR_NOEXEC, false),
+    ("rexec", MOUNT_ATTR_NOEXEC, true),
+    ("rnodiratime", MOUNT_ATTR_NODIRATIME, false),
+    ("rdiratime", MOUNT_ATTR_NODIRATIME, true),
+    ("rrelatime", MOUNT_ATTR_RELATIME, false),
+    ("rnorelatime", MOUNT_ATTR_RELATIME, true),
+    ("rnoatime", MOUNT_ATTR_NOATIME, false),
+    ("ratime", MOUNT_ATTR_NOATIME, true),
+    ("rstrictatime", MOUNT_ATTR_STRICTATIME, false),
+    ("rnostrictatime", MOUNT_ATTR_STRICTATIME, true),
+    ("rnosymfollow", MOUNT_ATTR_NOSYMFOLLOW, false),
+    ("rsymfollow", MOUNT_ATTR_NOSYMFOLLOW, true),
+];
+
+const PROPAGATION_OPTIONS: [&str; 8] = [
     "private",
     "rprivate",
     "shared",
@@ -55,13 +101,33 @@ pub const KNOWN_OPTIONS: [&str; 38] = [
     "runbindable",
 ];
 
-/// Mount options split the way mount(2) wants them.
+/// runc's hint for tmpfs (copy the image's content up); nothing to copy
+/// for an empty target, so accepted and ignored.
+const IGNORED_OPTIONS: [&str; 1] = ["tmpcopyup"];
+
+/// Every option name `MountOptions::parse` gives a meaning, as `features`
+/// lists them (others go to the filesystem as data, and are refused for a
+/// bind mount, which has no filesystem to read them).
+pub fn known_options() -> Vec<&'static str> {
+    let flags = FLAG_OPTIONS.iter().map(|(name, ..)| *name);
+    let recursive = RECURSIVE_OPTIONS.iter().map(|(name, ..)| *name);
+    flags
+        .chain(recursive)
+        .chain(PROPAGATION_OPTIONS)
+        .chain(IGNORED_OPTIONS)
+        .collect()
+}
+
+/// Mount options split the way mount(2) and mount_setattr(2) want them.
 #[derive(Debug, PartialEq)]
 pub struct MountOptions {
     pub flags: MsFlags,
     pub propagation: Vec<MsFlags>,
     pub data: Vec<String>,
     pub bind: bool,
+    /// Recursive attributes to set and to clear (the r* options).
+    pub attr_set: u64,
+    pub attr_clr: u64,
 }
 
 impl MountOptions {
@@ -71,56 +137,33 @@ impl MountOptions {
             propagation: vec![],
             data: vec![],
             bind: false,
+            attr_set: 0,
+            attr_clr: 0,
         };
         for opt in options {
-            let (set, clear) = match opt.as_str() {
-                "defaults" | "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
-                "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
-                "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
-                "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
-                "nodev" => (MsFlags::MS_NODEV, MsFlags::empty()),
-                "dev" => (MsFlags::empty(), MsFlags::MS_NODEV),
-                "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty()),
-                "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC),
-                "sync" => (MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
-                "async" => (MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
-                "dirsync" => (MsFlags::MS_DIRSYNC, MsFlags::empty()),
-                "remount" => (MsFlags::MS_REMOUNT, MsFlags::empty()),
-                "mand" => (MsFlags::MS_MANDLOCK, MsFlags::empty()),
-                "nomand" => (MsFlags::empty(), MsFlags::MS_MANDLOCK),
-                "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
-                "atime" => (MsFlags::empty(), MsFlags::MS_NOATIME),
-                "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty()),
-                "diratime" => (MsFlags::empty(), MsFlags::MS_NODIRATIME),
-                "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty()),
-                "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME),
-                "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
-                "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
-                "lazytime" => (MsFlags::MS_LAZYTIME, MsFlags::empty()),
-                "nolazytime" => (MsFlags::empty(), MsFlags::MS_LAZYTIME),
-                "silent" => (MsFlags::MS_SILENT, MsFlags::empty()),
-                "loud" => (MsFlags::empty(), MsFlags::MS_SILENT),
-                "bind" => {
-                    o.bind = true;
-                    (MsFlags::MS_BIND, MsFlags::empty())
+            let name = opt.as_str();
+            if let Some((_, set, clear)) = FLAG_OPTIONS.iter().find(|(n, ..)| *n == name) {
+                o.flags.insert(*set);
+                o.flags.remove(*clear);
+                o.bind |= set.contains(MsFlags::MS_BIND);
+            } else if let Some((_, attr, clear)) = RECURSIVE_OPTIONS.iter().find(|(n, ..)| *n == name) {
+                if *clear {
+                    o.attr_clr |= attr;
+                    o.attr_set &= !attr;
+                } else {
+                    o.attr_set |= attr;
+                    o.attr_clr &= !attr;
                 }
-                "rbind" => {
-                    o.bind = true;
-                    (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty())
+                if *attr & MOUNT_ATTR_ATIME_MASK == *attr {
+                    o.attr_clr |= MOUNT_ATTR_ATIME_MASK;
                 }
-                // runc-specific hint for tmpfs; nothing to do for an empty target.
-                "tmpcopyup" => continue,
-                p => {
-                    if let Ok(flag) = propagation_flag(p) {
-                        o.propagation.push(flag);
-                    } else {
-                        o.data.push(p.to_string());
-                    }
-                    continue;
-                }
-            };
-            o.flags.insert(set);
-            o.flags.remove(clear);
+            } else if PROPAGATION_OPTIONS.contains(&name) {
+                o.propagation.push(propagation_flag(name)?);
+            } else if matches!(name, "idmap" | "ridmap") {
+                bail!("mount option {name:?}: idmapped mounts are not supported yet");
+            } else if !IGNORED_OPTIONS.contains(&name) {
+                o.data.push(name.to_string());
+            }
         }
         Ok(o)
     }
@@ -250,6 +293,11 @@ impl RootfsPlan<'_> {
         }
         let is_bind = opts.bind || kind == "bind";
         let dest = Path::new(&m.destination);
+        if is_bind && !opts.data.is_empty() {
+            // The kernel ignores data for a bind: an option meant to protect
+            // the mount would silently do nothing.
+            bail!("mount option(s) {:?} of a bind mount are not known", opts.data);
+        }
         if is_bind {
             let source = m.source.as_deref().context("bind mount without a source")?;
             let source = self.bundle.join(source);
@@ -285,6 +333,11 @@ impl RootfsPlan<'_> {
                 Some(&data).filter(|d| !d.is_empty()).map(|d| d.as_str()),
                 &|| format!("mounting {kind} with options {:?}", m.options),
             )?;
+        }
+        if opts.attr_set != 0 || opts.attr_clr != 0 {
+            let mounted = open_in_root(root, dest, libc::O_PATH)?;
+            change_attrs_recursive(&mounted, opts.attr_set, opts.attr_clr)
+                .with_context(|| format!("setting the recursive options of {:?}", m.options))?;
         }
         if !opts.propagation.is_empty() {
             let mounted = open_in_root(root, dest, libc::O_PATH)?;
@@ -658,13 +711,13 @@ fn readonly_mount_if(root: &OwnedFd, dest: &Path, ro: bool) -> Result<()> {
     set_attr_recursive(&mounted, MOUNT_ATTR_RDONLY).with_context(|| format!("making {} read-only", dest.display()))
 }
 
-pub(crate) const MOUNT_ATTR_RDONLY: u64 = 0x1;
-const MOUNT_ATTR_NOSUID: u64 = 0x2;
-const MOUNT_ATTR_NODEV: u64 = 0x4;
-const MOUNT_ATTR_NOEXEC: u64 = 0x8;
-
 /// mount_setattr(AT_RECURSIVE): sets `attrs` on a mount and everything under it.
 pub(crate) fn set_attr_recursive(fd: &OwnedFd, attrs: u64) -> Result<()> {
+    change_attrs_recursive(fd, attrs, 0)
+}
+
+/// mount_setattr(AT_RECURSIVE) with bits to set and bits to clear.
+fn change_attrs_recursive(fd: &OwnedFd, set: u64, clear: u64) -> Result<()> {
     #[repr(C)]
     struct MountAttr {
         attr_set: u64,
@@ -673,8 +726,8 @@ pub(crate) fn set_attr_recursive(fd: &OwnedFd, attrs: u64) -> Result<()> {
         userns_fd: u64,
     }
     let attr = MountAttr {
-        attr_set: attrs,
-        attr_clr: 0,
+        attr_set: set,
+        attr_clr: clear,
         propagation: 0,
         userns_fd: 0,
     };
@@ -979,10 +1032,33 @@ mod tests {
 
     #[test]
     fn every_known_option_has_a_meaning() {
-        for o in KNOWN_OPTIONS {
+        for o in known_options() {
             assert!(opts(&[o]).data.is_empty(), "{o} would go to the filesystem as data");
         }
         assert_eq!(opts(&["size=1m"]).data, vec!["size=1m"]);
+    }
+
+    #[test]
+    fn recursive_options_set_and_clear_attributes() {
+        let o = opts(&["rbind", "rro", "rnosuid", "rnoexec", "rdev"]);
+        assert_eq!(o.attr_set, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
+        assert_eq!(o.attr_clr, MOUNT_ATTR_NODEV);
+        assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC);
+        let later = opts(&["rro", "rrw"]);
+        assert_eq!((later.attr_set, later.attr_clr), (0, MOUNT_ATTR_RDONLY));
+        // An access-time choice replaces the whole field.
+        let atime = opts(&["rnoatime"]);
+        assert_eq!(
+            (atime.attr_set, atime.attr_clr),
+            (MOUNT_ATTR_NOATIME, MOUNT_ATTR_ATIME_MASK)
+        );
+        assert_eq!(opts(&["nosymfollow"]).flags, MS_NOSYMFOLLOW);
+    }
+
+    #[test]
+    fn idmap_is_refused_until_supported() {
+        let e = MountOptions::parse(&["rbind".into(), "idmap".into()]).unwrap_err();
+        assert!(e.to_string().contains("idmap"), "{e}");
     }
 
     #[test]

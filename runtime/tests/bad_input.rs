@@ -181,6 +181,25 @@ fn bind_source_that_does_not_exist() {
     create_fails(&env, &b, "bs", "/no/such/source");
 }
 
+/// A bind mount has no filesystem to read data options: one the runtime
+/// does not know (a typo of `rro`, say) would protect nothing.
+#[test]
+fn unknown_option_of_a_bind_mount() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let mut b = env.bundle("uo", &["true"]);
+    let source = env.dir.path().to_str().unwrap().to_string();
+    b.edit(|c| {
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/v", "type": "bind", "source": source, "options": ["rbind", "rr0"]}));
+    });
+    create_fails(&env, &b, "uo", "rr0");
+}
+
 #[test]
 fn commands_on_a_container_that_does_not_exist() {
     if !is_root() {

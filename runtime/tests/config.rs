@@ -147,6 +147,64 @@ fn mounts_in_order_with_options() {
     assert_eq!(std::fs::read_to_string(shared.join("g")).unwrap(), "new\n");
 }
 
+/// Docker 25+ asks `features` for `rro` and uses it for read-only volumes:
+/// the r* options must reach every mount under a recursive bind, not only
+/// its top (a plain `ro` leaves the sub-mounts writable).
+#[test]
+fn recursive_mount_options_reach_the_sub_mounts() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let shared = env.dir.path().join("shared");
+    let sub = shared.join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    nix::mount::mount(
+        Some("tmpfs"),
+        &sub,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        Some("size=1m"),
+    )
+    .unwrap();
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+    let _unmount = Unmount(sub.clone());
+    std::fs::write(sub.join("tool"), "#!/bin/sh\necho ran\n").unwrap();
+    std::fs::set_permissions(sub.join("tool"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let script = "for d in /r /r/sub /plain/sub; do \
+                    grep \" $d \" /proc/self/mountinfo | cut -d' ' -f6; done; \
+                  touch /r/sub/x 2>/dev/null && echo recursive-ro-failed; \
+                  /r/sub/tool 2>/dev/null || echo sub-noexec; \
+                  touch /plain/sub/y && echo plain-sub-writable";
+    let out = sh_in(&env, "rmnt", script, |c| {
+        let m = c["mounts"].as_array_mut().unwrap();
+        m.push(json!({"destination": "/r", "type": "bind", "source": shared,
+                      "options": ["rbind", "rro", "rnosuid", "rnoexec", "rnoatime"]}));
+        m.push(json!({"destination": "/plain", "type": "bind", "source": shared, "options": ["rbind", "ro"]}));
+    });
+    let lines: Vec<&str> = out.lines().collect();
+    for (at, what) in [(0, "/r"), (1, "/r/sub")] {
+        let flags: Vec<&str> = lines[at].split(',').collect();
+        for want in ["ro", "nosuid", "noexec", "noatime"] {
+            assert!(flags.contains(&want), "{what} lacks {want}: {out}");
+        }
+    }
+    assert!(
+        lines[2].split(',').any(|f| f == "rw"),
+        "a plain ro stays at the top: {out}"
+    );
+    assert!(
+        !out.contains("recursive-ro-failed") && out.contains("sub-noexec"),
+        "{out}"
+    );
+    assert!(out.contains("plain-sub-writable"), "{out}");
+}
+
 #[test]
 fn default_mounts_are_there() {
     if !is_root() {
