@@ -1,6 +1,8 @@
 #!/bin/sh
 # make-image.sh ROOTFS NAME OUT.tar: an OCI image layout tar of ROOTFS as one
-# layer, named NAME for `ctr images import` (built offline, no registry).
+# layer, named NAME for `ctr images import` (built offline, no registry). It
+# also carries Docker's manifest.json, which `docker load` reads (Docker 26
+# does not load a bare OCI layout).
 set -eu
 rootfs=${1:?usage: make-image.sh ROOTFS NAME OUT.tar} name=${2:?} out=${3:?}
 w=$(mktemp -d)
@@ -23,4 +25,8 @@ set -- $(blob "$w/manifest"); manifest=$1 manifest_size=$2
 printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"io.containerd.image.name":"%s","org.opencontainers.image.ref.name":"latest"}}]}' \
   "$manifest" "$manifest_size" "$name" > "$w/index.json"
 echo '{"imageLayoutVersion":"1.0.0"}' > "$w/oci-layout"
-tar -C "$w" -cf "$out" oci-layout index.json blobs
+repo=${name%:*} tag=${name##*:}
+[ "$repo" != "$name" ] || tag=latest
+printf '[{"Config":"blobs/sha256/%s","RepoTags":["%s:%s"],"Layers":["blobs/sha256/%s"]}]' \
+  "$config" "$repo" "$tag" "$layer" > "$w/manifest.json"
+tar -C "$w" -cf "$out" oci-layout index.json manifest.json blobs

@@ -1,0 +1,739 @@
+//! Docker 26 with our shim (`runtimeType`) and with containerd's Go runc
+//! shim driving our CLI (`path`): what users do every day, each effect read
+//! from inside the container. One private dockerd (temp dir, network none)
+//! serves the tests that run at the same time; see common/docker.rs.
+//! Every test runs once per runtime: `shim::NAME` and `cli::NAME`.
+
+#[path = "common/docker.rs"]
+mod docker;
+
+use docker::{shared, skip_reason, Container, Dockerd, Out, IMAGE, RT_CLI, RT_SHIM};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn with_daemon(f: impl FnOnce(&Dockerd)) {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let d = shared();
+    f(&d);
+}
+
+macro_rules! for_both_runtimes {
+    ($($name:ident),* $(,)?) => {
+        /// Through containerd-shim-myshim-v2 (`runtimeType`).
+        mod shim {
+            $(#[test]
+            fn $name() {
+                super::with_daemon(|d| super::$name(d, super::RT_SHIM));
+            })*
+        }
+        /// Through the Go runc shim running the myshim CLI (`path`).
+        mod cli {
+            $(#[test]
+            fn $name() {
+                super::with_daemon(|d| super::$name(d, super::RT_CLI));
+            })*
+        }
+    };
+}
+
+for_both_runtimes!(
+    run_exit_codes,
+    missing_executable_exit_codes,
+    tty_and_resize,
+    exec,
+    logs,
+    attach,
+    top,
+    stats_memory_limit,
+    pause_unpause,
+    stop_and_restart,
+    restart_policy,
+    oom_killed,
+    update_up_and_down,
+    read_only_and_tmpfs,
+    bind_mounts,
+    user,
+    cap_drop_all,
+    default_seccomp,
+    privileged,
+    init,
+    healthcheck,
+    cp,
+    limits_inside,
+);
+
+/// `docker run --rm --runtime RT --network none OPTIONS IMAGE CMD`.
+fn run_rm(d: &Dockerd, rt: &str, options: &[&str], cmd: &[&str]) -> Out {
+    let mut args = vec!["run", "--rm", "--runtime", rt, "--network", "none"];
+    args.extend(options);
+    args.push(IMAGE);
+    args.extend(cmd);
+    d.docker(&args)
+}
+
+/// Like run_rm, for `sh -c SCRIPT`, which must succeed; its stdout trimmed.
+fn sh_rm(d: &Dockerd, rt: &str, options: &[&str], script: &str) -> String {
+    let out = run_rm(d, rt, options, &["sh", "-c", script]);
+    assert!(out.success(), "{rt}: {out}\n{}", d.log());
+    out.stdout.trim().to_string()
+}
+
+fn cgroup2_host() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// A field of a /proc/PID/status text.
+fn status_field(status: &str, field: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Single quotes for sh.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// Waits (bounded) until `sh -c SCRIPT` succeeds inside `c`.
+fn wait_inside(c: &Container, script: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !c.d.docker(&["exec", &c.name, "sh", "-c", script]).success() {
+        assert!(Instant::now() < deadline, "{}: never true inside: {script}", c.name);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Nothing of container `id` is left: no shim, no runtime state, no cgroup.
+fn assert_gone(d: &Dockerd, rt: &str, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !d.shims(Some(id)).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "{rt}: shims left for {id}: {:?}",
+            d.shims(Some(id))
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for state in [
+        Path::new("/run/containerd/myshim/moby").join(id),
+        d.path("exec/runtime-runc/moby").join(id),
+    ] {
+        assert!(!state.exists(), "{rt}: runtime state left: {}", state.display());
+    }
+    let rel = format!("{}/{id}", d.cgroup_parent.trim_start_matches('/'));
+    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let cg = h.path().join(&rel);
+        assert!(!cg.exists(), "{rt}: cgroup left: {}", cg.display());
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(id), "{rt}: a mount of {id} is left");
+}
+
+fn run_exit_codes(d: &Dockerd, rt: &str) {
+    let cid = d.path(&format!("cid-{rt}"));
+    let _ = std::fs::remove_file(&cid);
+    let out = run_rm(
+        d,
+        rt,
+        &["--cidfile", cid.to_str().unwrap()],
+        &["sh", "-c", "echo out; echo err >&2; exit 3"],
+    );
+    assert_eq!(out.code(), Some(3), "{rt}: {out}\n{}", d.log());
+    assert_eq!(out.stdout, "out\n", "{rt}");
+    assert_eq!(out.stderr, "err\n", "{rt}");
+    let id = std::fs::read_to_string(&cid).unwrap();
+    assert_gone(d, rt, id.trim());
+
+    let out = run_rm(d, rt, &[], &["true"]);
+    assert_eq!(out.code(), Some(0), "{rt}: {out}");
+    // docker kill: 128 + SIGKILL; a signal the init handles.
+    let c = Container::run(d, &format!("kill-{rt}"), rt, &[], &["sleep", "1000"]);
+    d.ok(&["kill", &c.name]);
+    assert_eq!(d.ok(&["wait", &c.name]).trim(), "137", "{rt}");
+    let c = Container::run(
+        d,
+        &format!("usr1-{rt}"),
+        rt,
+        &[],
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 9' USR1; touch /tmp/ready; while :; do sleep 0.1; done",
+        ],
+    );
+    wait_inside(&c, "test -e /tmp/ready");
+    d.ok(&["kill", "-s", "USR1", &c.name]);
+    assert_eq!(d.ok(&["wait", &c.name]).trim(), "9", "{rt}");
+
+    // Detached, then waited for.
+    let c = Container::run(d, &format!("exit-{rt}"), rt, &[], &["sh", "-c", "exit 42"]);
+    assert_eq!(d.ok(&["wait", &c.name]).trim(), "42", "{rt}");
+    assert_eq!(d.inspect(&c.name, "{{.State.ExitCode}}"), "42");
+    let id = c.id();
+    drop(c);
+    assert_gone(d, rt, &id);
+}
+
+/// Docker turns a failed `docker run` into 127 (not found) or 126 (not
+/// executable) by matching runc's words in the runtime's error:
+/// "executable file not found", "no such file or directory", "permission
+/// denied"; any other text gives 125. (docker exec gives 126 for both, runc
+/// alike.) Known to fail: myshim says `executable "X" not found in the rootfs`.
+fn missing_executable_exit_codes(d: &Dockerd, rt: &str) {
+    let out = run_rm(d, rt, &[], &["nosuchcommand"]);
+    assert_eq!(out.code(), Some(127), "{rt}: {out}");
+    let out = run_rm(d, rt, &[], &["/no/such/file"]);
+    assert_eq!(out.code(), Some(127), "{rt}: {out}");
+    let out = run_rm(d, rt, &[], &["/etc/passwd"]);
+    assert_eq!(out.code(), Some(126), "{rt}: {out}");
+}
+
+/// `sh -c SCRIPT` on a new pseudo-terminal (script(1)).
+fn in_pty(d: &Dockerd, script: &str) -> Out {
+    let mut cmd = Command::new("script");
+    cmd.env("DOCKER_CONFIG", d.path("client"))
+        .args(["-qec", script, "/dev/null"]);
+    docker::run(cmd, None)
+}
+
+/// `docker run -it` and `docker exec -it` on a pty (script(1)): the size
+/// the client had at start, then a resize (SIGWINCH to the client).
+fn tty_and_resize(d: &Dockerd, rt: &str) {
+    let marks = d.path(&format!("tty-{rt}"));
+    let _ = std::fs::remove_dir_all(&marks);
+    std::fs::create_dir(&marks).unwrap();
+    let ready = marks.join("ready");
+    let docker = d.cmd(&[]);
+    let prefix = std::iter::once(docker.get_program())
+        .chain(docker.get_args())
+        .map(|a| quote(&a.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let inside = "tty; stty size; touch /m/ready; i=0; \
+                  while [ \"$(stty size)\" = '30 100' ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; \
+                  stty size; exit 4";
+    let name = format!("tty-{rt}");
+    let _c = Container::named(d, &name);
+    let script = format!(
+        "stty rows 30 cols 100; \
+         (while [ ! -e {ready} ]; do sleep 0.1; done; stty rows 40 cols 120 </dev/tty) & \
+         {prefix} run -it --name {name} --runtime {rt} --network none -v {marks}:/m {IMAGE} sh -c {inside}",
+        ready = quote(&ready.to_string_lossy()),
+        marks = quote(&marks.to_string_lossy()),
+        inside = quote(inside),
+    );
+    let out = in_pty(d, &script);
+    let lines: Vec<&str> = out.stdout.lines().map(|l| l.trim_matches(['\0', '\r'])).collect();
+    assert_eq!(out.code(), Some(4), "{rt}: {out}");
+    assert!(lines.iter().any(|l| l.contains("/dev/pts/")), "{rt}: no pty: {out}");
+    let sizes: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.contains(' ') && l.chars().all(|c| c.is_ascii_digit() || c == ' '))
+        .collect();
+    assert_eq!(sizes, ["30 100", "40 120"], "{rt}: {out}");
+
+    let c = Container::run(d, &format!("ttyexec-{rt}"), rt, &[], &["sleep", "1000"]);
+    let script = format!(
+        "stty rows 33 cols 111; {prefix} exec -it {} sh -c 'stty size; exit 5'",
+        c.name
+    );
+    let out = in_pty(d, &script);
+    assert_eq!(out.code(), Some(5), "{rt}: {out}");
+    assert!(out.stdout.contains("33 111"), "{rt}: {out}");
+}
+
+fn exec(d: &Dockerd, rt: &str) {
+    let c = Container::run(d, &format!("exec-{rt}"), rt, &[], &["sleep", "1000"]);
+    let out = d.docker(&["exec", &c.name, "sh", "-c", "echo hi; echo oops >&2; exit 5"]);
+    assert_eq!(out.code(), Some(5), "{rt}: {out}");
+    assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("hi\n", "oops\n"), "{rt}");
+    assert_eq!(c.exec_with(&["-u", "1000:1000"], &["id", "-u"]).trim(), "1000", "{rt}");
+    assert_eq!(
+        c.exec_with(&["-e", "FOO=bar"], &["sh", "-c", "echo $FOO"]).trim(),
+        "bar",
+        "{rt}"
+    );
+    assert_eq!(c.exec_with(&["-w", "/tmp"], &["pwd"]).trim(), "/tmp", "{rt}");
+    let out = d.docker_input(&["exec", "-i", &c.name, "sh", "-c", "read x; echo got $x"], b"hello\n");
+    assert_eq!(out.stdout, "got hello\n", "{rt}: {out}");
+    // The exec'd process is in the container's pid namespace.
+    assert_eq!(
+        c.exec(&["sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '"]).trim(),
+        "sleep 1000"
+    );
+    // A detached exec keeps running after docker exec returns.
+    c.exec_with(&["-d"], &["sh", "-c", "sleep 1; touch /tmp/detached; sleep 1000"]);
+    wait_inside(&c, "test -e /tmp/detached");
+}
+
+fn logs(d: &Dockerd, rt: &str) {
+    let c = Container::run(
+        d,
+        &format!("logs-{rt}"),
+        rt,
+        &[],
+        &["sh", "-c", "echo out1; echo err1 >&2; echo out2"],
+    );
+    d.ok(&["wait", &c.name]);
+    let out = d.docker(&["logs", &c.name]);
+    assert!(out.success(), "{rt}: {out}");
+    assert_eq!(
+        (out.stdout.as_str(), out.stderr.as_str()),
+        ("out1\nout2\n", "err1\n"),
+        "{rt}"
+    );
+    // One stream only: the order between stdout and stderr is not kept.
+    let c = Container::run(
+        d,
+        &format!("tail-{rt}"),
+        rt,
+        &[],
+        &["sh", "-c", "echo a; echo b; echo c"],
+    );
+    d.ok(&["wait", &c.name]);
+    assert_eq!(d.ok(&["logs", "--tail", "1", &c.name]), "c\n", "{rt}");
+}
+
+/// docker attach with stdin kept open while the output is read: the
+/// client stops printing output once its stdin is closed (runc alike).
+fn attach(d: &Dockerd, rt: &str) {
+    use std::io::{BufRead, Write};
+    let c = Container::run(
+        d,
+        &format!("attach-{rt}"),
+        rt,
+        &["-i"],
+        &["sh", "-c", "read x; echo got $x; read y; echo got $y; exit 6"],
+    );
+    let mut child = d
+        .cmd(&["attach", &c.name])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    let mut seen = vec![];
+    for word in ["hello", "bye"] {
+        writeln!(stdin, "{word}").unwrap();
+        let line = rx.recv_timeout(Duration::from_secs(30));
+        seen.push(line.clone());
+        if line.as_deref() != Ok(&format!("got {word}")) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{rt}: attach output {seen:?}, wanted got {word}");
+        }
+    }
+    drop(stdin);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{rt}: docker attach did not end");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(6), "{rt}");
+}
+
+fn top(d: &Dockerd, rt: &str) {
+    let c = Container::run(d, &format!("top-{rt}"), rt, &[], &["sleep", "1000"]);
+    c.exec_with(&["-d"], &["sleep", "999"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let top = d.ok(&["top", &c.name]);
+        if top.contains("sleep 1000") && top.contains("sleep 999") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{rt}: docker top: {top}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The LIMIT column comes from the shim's Metrics (memory limit).
+fn stats_memory_limit(d: &Dockerd, rt: &str) {
+    let c = Container::run(d, &format!("stats-{rt}"), rt, &["--memory", "64m"], &["sleep", "1000"]);
+    let stats = d.ok(&["stats", "--no-stream", "--format", "{{.MemUsage}}|{{.PIDs}}", &c.name]);
+    let (usage, pids) = stats.trim().split_once('|').unwrap();
+    let (used, limit) = usage.split_once(" / ").unwrap_or((usage, ""));
+    assert_eq!(limit, "64MiB", "{rt}: docker stats shows {stats:?}");
+    assert_ne!(used, "0B", "{rt}: {stats:?}");
+    assert_eq!(pids, "1", "{rt}: {stats:?}");
+}
+
+fn freezer_state(d: &Dockerd, id: &str) -> String {
+    let rel = format!("{}/{id}", d.cgroup_parent.trim_start_matches('/'));
+    if cgroup2_host() {
+        let f = Path::new("/sys/fs/cgroup").join(rel).join("cgroup.freeze");
+        match std::fs::read_to_string(f).unwrap_or_default().trim() {
+            "1" => "FROZEN".into(),
+            _ => "THAWED".into(),
+        }
+    } else {
+        let f = Path::new("/sys/fs/cgroup/freezer").join(rel).join("freezer.state");
+        std::fs::read_to_string(f).unwrap_or_default().trim().to_string()
+    }
+}
+
+fn pause_unpause(d: &Dockerd, rt: &str) {
+    let c = Container::run(
+        d,
+        &format!("pause-{rt}"),
+        rt,
+        &[],
+        &["sh", "-c", "while :; do date +%s%N > /tmp/tick; sleep 0.05; done"],
+    );
+    let id = c.id();
+    d.ok(&["pause", &c.name]);
+    assert_eq!(d.inspect(&c.name, "{{.State.Status}}"), "paused", "{rt}");
+    assert_eq!(freezer_state(d, &id), "FROZEN", "{rt}");
+    let out = d.docker(&["exec", &c.name, "true"]);
+    assert!(!out.success() && out.stderr.contains("paused"), "{rt}: {out}");
+    d.ok(&["unpause", &c.name]);
+    assert_eq!(d.inspect(&c.name, "{{.State.Status}}"), "running", "{rt}");
+    assert_eq!(freezer_state(d, &id), "THAWED", "{rt}");
+    // The loop runs again: the tick changes.
+    let before = c.sh("cat /tmp/tick");
+    wait_inside(&c, &format!("[ \"$(cat /tmp/tick)\" != {before} ]"));
+}
+
+fn stop_and_restart(d: &Dockerd, rt: &str) {
+    // pid 1 without a TERM handler ignores TERM: KILL after the timeout.
+    let c = Container::run(d, &format!("stopkill-{rt}"), rt, &[], &["sleep", "1000"]);
+    d.ok(&["stop", "-t", "1", &c.name]);
+    assert_eq!(
+        d.inspect(&c.name, "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 137",
+        "{rt}"
+    );
+
+    // A TERM handler runs and its exit code is the container's.
+    let c = Container::run(
+        d,
+        &format!("stopterm-{rt}"),
+        rt,
+        &[],
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 7' TERM; touch /tmp/ready; while :; do sleep 0.1; done",
+        ],
+    );
+    wait_inside(&c, "test -e /tmp/ready");
+    d.ok(&["stop", "-t", "60", &c.name]);
+    assert_eq!(
+        d.inspect(&c.name, "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 7",
+        "{rt}"
+    );
+
+    // docker start of the stopped container, then docker restart.
+    d.ok(&["start", &c.name]);
+    wait_inside(&c, "test -e /tmp/ready");
+    let pid = d.inspect(&c.name, "{{.State.Pid}}");
+    d.ok(&["restart", "-t", "60", &c.name]);
+    assert_eq!(d.inspect(&c.name, "{{.State.Status}}"), "running", "{rt}");
+    assert_ne!(
+        d.inspect(&c.name, "{{.State.Pid}}"),
+        pid,
+        "{rt}: same init after restart"
+    );
+    wait_inside(&c, "test -e /tmp/ready");
+}
+
+fn restart_policy(d: &Dockerd, rt: &str) {
+    let c = Container::run(
+        d,
+        &format!("restart-{rt}"),
+        rt,
+        &["--restart", "on-failure:2"],
+        &["sh", "-c", "echo run; exit 1"],
+    );
+    d.wait_inspect(&c.name, "{{.RestartCount}} {{.State.Status}}", "2 exited");
+    assert_eq!(d.inspect(&c.name, "{{.State.ExitCode}}"), "1", "{rt}");
+    assert_eq!(d.ok(&["logs", &c.name]), "run\nrun\nrun\n", "{rt}");
+}
+
+fn oom_killed(d: &Dockerd, rt: &str) {
+    let name = format!("oom-{rt}");
+    let _c = Container::named(d, &name);
+    // tail keeps the last line of /dev/zero, which never ends.
+    let out = d.docker(&[
+        "run",
+        "--name",
+        &name,
+        "--runtime",
+        rt,
+        "--network",
+        "none",
+        "--memory",
+        "32m",
+        "--memory-swap",
+        "32m",
+        IMAGE,
+        "tail",
+        "/dev/zero",
+    ]);
+    assert_eq!(out.code(), Some(137), "{rt}: {out}");
+    assert_eq!(d.inspect(&name, "{{.State.OOMKilled}}"), "true", "{rt}");
+}
+
+/// (memory limit, swap limit as Docker counts it: memory + swap) read inside.
+fn memory_limits_inside(c: &Container) -> (u64, u64) {
+    let num = |s: String| s.trim().parse::<u64>().unwrap_or(u64::MAX);
+    if cgroup2_host() {
+        let mem = num(c.sh("cat /sys/fs/cgroup/memory.max"));
+        let swap = num(c.sh("cat /sys/fs/cgroup/memory.swap.max"));
+        (mem, mem.saturating_add(swap))
+    } else {
+        let mem = num(c.sh("cat /sys/fs/cgroup/memory/memory.limit_in_bytes"));
+        let memsw = num(c.sh("cat /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"));
+        (mem, memsw)
+    }
+}
+
+const MIB: u64 = 1 << 20;
+
+/// Up: memory and swap raised together (memsw first on v1); down again.
+fn update_up_and_down(d: &Dockerd, rt: &str) {
+    let c = Container::run(d, &format!("update-{rt}"), rt, &["--memory", "64m"], &["sleep", "1000"]);
+    // Docker's default swap limit is twice the memory limit.
+    assert_eq!(memory_limits_inside(&c), (64 * MIB, 128 * MIB), "{rt}");
+    let out = d.docker(&["update", "--memory", "256m", "--memory-swap", "512m", &c.name]);
+    assert!(out.success(), "{rt}: raising the limit: {out}");
+    assert_eq!(memory_limits_inside(&c), (256 * MIB, 512 * MIB), "{rt}");
+    assert_eq!(d.inspect(&c.name, "{{.HostConfig.Memory}}"), (256 * MIB).to_string());
+    let out = d.docker(&["update", "--memory", "32m", "--memory-swap", "64m", &c.name]);
+    assert!(out.success(), "{rt}: lowering the limit: {out}");
+    assert_eq!(memory_limits_inside(&c), (32 * MIB, 64 * MIB), "{rt}");
+
+    d.ok(&["update", "--cpus", "0.5", "--pids-limit", "20", &c.name]);
+    let (quota, pids) = if cgroup2_host() {
+        (
+            c.sh("cut -d' ' -f1 /sys/fs/cgroup/cpu.max"),
+            c.sh("cat /sys/fs/cgroup/pids.max"),
+        )
+    } else {
+        (
+            c.sh("cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us"),
+            c.sh("cat /sys/fs/cgroup/pids/pids.max"),
+        )
+    };
+    assert_eq!((quota.as_str(), pids.as_str()), ("50000", "20"), "{rt}");
+}
+
+fn read_only_and_tmpfs(d: &Dockerd, rt: &str) {
+    let out = run_rm(d, rt, &["--read-only"], &["touch", "/x"]);
+    assert!(
+        !out.success() && out.stderr.contains("Read-only file system"),
+        "{rt}: {out}"
+    );
+    let got = sh_rm(
+        d,
+        rt,
+        &["--read-only", "--tmpfs", "/scratch:size=1m"],
+        "touch /scratch/x && grep ' /scratch ' /proc/mounts",
+    );
+    let fields: Vec<&str> = got.split_whitespace().collect();
+    assert_eq!(fields.get(2), Some(&"tmpfs"), "{rt}: {got}");
+    assert!(fields.get(3).is_some_and(|o| o.contains("size=1024k")), "{rt}: {got}");
+    // Without --read-only the root is writable.
+    sh_rm(d, rt, &[], "touch /x");
+}
+
+fn bind_mounts(d: &Dockerd, rt: &str) {
+    let dir = d.path(&format!("bind-{rt}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("in"), "from host\n").unwrap();
+    let rw = format!("{}:/data", dir.display());
+    let ro = format!("{}:/ro:ro", dir.display());
+    let got = sh_rm(
+        d,
+        rt,
+        &["-v", &rw, "-v", &ro],
+        "cat /data/in; echo from container > /data/out",
+    );
+    assert_eq!(got, "from host", "{rt}");
+    assert_eq!(std::fs::read_to_string(dir.join("out")).unwrap(), "from container\n");
+    let out = run_rm(d, rt, &["-v", &ro], &["touch", "/ro/x"]);
+    assert!(
+        !out.success() && out.stderr.contains("Read-only file system"),
+        "{rt}: {out}"
+    );
+    assert!(!dir.join("x").exists(), "{rt}");
+}
+
+fn user(d: &Dockerd, rt: &str) {
+    let got = sh_rm(
+        d,
+        rt,
+        &["--user", "1000:1000", "--group-add", "2000"],
+        "id -u; id -g; id -G; touch /tmp/f; stat -c %u:%g /tmp/f",
+    );
+    assert_eq!(
+        got.lines().collect::<Vec<_>>(),
+        ["1000", "1000", "1000 2000", "1000:1000"],
+        "{rt}"
+    );
+    let out = run_rm(d, rt, &["--user", "1000:1000"], &["touch", "/root/x"]);
+    assert!(
+        !out.success() && out.stderr.contains("Permission denied"),
+        "{rt}: {out}"
+    );
+}
+
+fn cap_drop_all(d: &Dockerd, rt: &str) {
+    let status = sh_rm(d, rt, &["--cap-drop", "ALL"], "cat /proc/self/status");
+    for f in ["CapEff", "CapPrm", "CapBnd"] {
+        assert_eq!(status_field(&status, f), "0000000000000000", "{rt}: {f}");
+    }
+    let out = run_rm(d, rt, &["--cap-drop", "ALL"], &["chown", "1:1", "/tmp"]);
+    assert!(!out.success(), "{rt}: chown without CAP_CHOWN: {out}");
+    // Docker's default set, and one added to it (CAP_NET_ADMIN, bit 12).
+    let status = sh_rm(d, rt, &[], "cat /proc/self/status");
+    assert_eq!(status_field(&status, "CapEff"), "00000000a80425fb", "{rt}");
+    let status = sh_rm(d, rt, &["--cap-add", "NET_ADMIN"], "cat /proc/self/status");
+    assert_eq!(status_field(&status, "CapEff"), "00000000a80435fb", "{rt}");
+}
+
+/// Docker's default profile denies unshare(CLONE_NEWUSER) without
+/// CAP_SYS_ADMIN; unconfined allows it.
+fn default_seccomp(d: &Dockerd, rt: &str) {
+    let out = run_rm(
+        d,
+        rt,
+        &[],
+        &["sh", "-c", "grep '^Seccomp:' /proc/self/status; unshare -U true"],
+    );
+    assert!(out.stdout.contains("Seccomp:\t2"), "{rt}: {out}");
+    assert!(
+        !out.success() && out.stderr.contains("Operation not permitted"),
+        "{rt}: {out}"
+    );
+    let got = sh_rm(
+        d,
+        rt,
+        &["--security-opt", "seccomp=unconfined"],
+        "grep '^Seccomp:' /proc/self/status; unshare -U true",
+    );
+    assert_eq!(got, "Seccomp:\t0", "{rt}");
+}
+
+fn privileged(d: &Dockerd, rt: &str) {
+    let ours = std::fs::read_to_string("/proc/self/status").unwrap();
+    let status = sh_rm(d, rt, &["--privileged"], "cat /proc/self/status");
+    // Every capability this host's root has.
+    assert_eq!(status_field(&status, "CapEff"), status_field(&ours, "CapBnd"), "{rt}");
+    assert_eq!(status_field(&status, "Seccomp"), "0", "{rt}");
+    sh_rm(d, rt, &["--privileged"], "mount -t tmpfs none /tmp && umount /tmp");
+    // Host devices appear; unprivileged, only Docker's default few.
+    let devices = |opts: &[&str]| sh_rm(d, rt, opts, "ls /dev | wc -l").parse::<u32>().unwrap();
+    let (privileged, plain) = (devices(&["--privileged"]), devices(&[]));
+    assert!(
+        privileged > plain,
+        "{rt}: /dev has {privileged} entries privileged, {plain} not"
+    );
+    let out = run_rm(d, rt, &[], &["mount", "-t", "tmpfs", "none", "/tmp"]);
+    assert!(!out.success(), "{rt}: mount without --privileged: {out}");
+}
+
+fn init(d: &Dockerd, rt: &str) {
+    let got = sh_rm(d, rt, &["--init"], "tr '\\0' ' ' < /proc/1/cmdline");
+    assert!(got.starts_with("/sbin/docker-init -- sh -c"), "{rt}: pid 1 is {got:?}");
+    let out = run_rm(d, rt, &["--init"], &["sh", "-c", "exit 3"]);
+    assert_eq!(out.code(), Some(3), "{rt}: {out}");
+}
+
+fn healthcheck(d: &Dockerd, rt: &str) {
+    let opts = ["--health-interval", "1s", "--health-retries", "1", "--health-cmd"];
+    let mut good = opts.to_vec();
+    good.push("cat /tmp/ok");
+    let c = Container::run(
+        d,
+        &format!("healthy-{rt}"),
+        rt,
+        &good,
+        &["sh", "-c", "echo yes > /tmp/ok; sleep 1000"],
+    );
+    let mut bad = opts.to_vec();
+    bad.push("false");
+    let b = Container::run(d, &format!("unhealthy-{rt}"), rt, &bad, &["sleep", "1000"]);
+    d.wait_inspect(&c.name, "{{.State.Health.Status}}", "healthy");
+    d.wait_inspect(&b.name, "{{.State.Health.Status}}", "unhealthy");
+}
+
+fn cp(d: &Dockerd, rt: &str) {
+    let c = Container::run(d, &format!("cp-{rt}"), rt, &[], &["sleep", "1000"]);
+    let dir = d.path(&format!("cp-{rt}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("in"), "copied in\n").unwrap();
+    d.ok(&["cp", dir.join("in").to_str().unwrap(), &format!("{}:/tmp/in", c.name)]);
+    assert_eq!(c.sh("cat /tmp/in"), "copied in", "{rt}");
+    c.sh("echo made inside > /tmp/out");
+    d.ok(&["cp", &format!("{}:/tmp/out", c.name), dir.join("out").to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out")).unwrap(),
+        "made inside\n",
+        "{rt}"
+    );
+    d.ok(&[
+        "cp",
+        &format!("{}:/etc/passwd", c.name),
+        dir.join("passwd").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("passwd")).unwrap(),
+        "root:x:0:0:root:/root:/bin/sh\n"
+    );
+}
+
+/// What JVMs and Go's automaxprocs read: the container's own limits.
+fn limits_inside(d: &Dockerd, rt: &str) {
+    let opts = ["--memory", "64m", "--cpus", "0.5", "--pids-limit", "50"];
+    let got = if cgroup2_host() {
+        sh_rm(d, rt, &opts, "cd /sys/fs/cgroup; cat memory.max cpu.max pids.max")
+    } else {
+        sh_rm(
+            d,
+            rt,
+            &opts,
+            "cd /sys/fs/cgroup; cat memory/memory.limit_in_bytes cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us pids/pids.max",
+        )
+    };
+    let want: &[&str] = if cgroup2_host() {
+        &["67108864", "50000 100000", "50"]
+    } else {
+        &["67108864", "50000", "100000", "50"]
+    };
+    assert_eq!(got.lines().collect::<Vec<_>>(), want, "{rt}");
+}
+
+#[test]
+fn both_runtimes_registered() {
+    with_daemon(|d| {
+        let info = d.ok(&["info", "--format", "{{json .Runtimes}}"]);
+        for rt in [RT_SHIM, RT_CLI] {
+            assert!(info.contains(&format!("\"{rt}\"")), "{rt} missing: {info}");
+        }
+    });
+}
