@@ -62,32 +62,50 @@ pub fn set_oom_score_adj(value: i32) -> Result<()> {
 }
 
 /// Finds args[0] inside the root the way execvp would: a path with a `/`
-/// as is, otherwise each directory of the process's PATH.
+/// as is, otherwise each directory of the process's PATH. The errors carry
+/// runc's words, which engines match to choose the exit code (Docker and
+/// Podman: "executable file not found" or "no such file or directory" is
+/// 127, "permission denied" 126).
 pub fn find_executable(root: &OwnedFd, process: &Process) -> Result<PathBuf> {
     let name = &process.args[0];
-    let candidates: Vec<PathBuf> = if name.contains('/') {
-        vec![Path::new(&process.cwd).join(name)]
-    } else {
-        let path = process
-            .env
-            .iter()
-            .find_map(|e| e.strip_prefix("PATH="))
-            .unwrap_or(DEFAULT_PATH);
-        path.split(':')
-            .filter(|d| !d.is_empty())
-            .map(|d| Path::new(d).join(name))
-            .collect()
+    let executable = |candidate: &Path| -> std::io::Result<bool> {
+        let fd = open_in_root(root, candidate, libc::O_PATH).map_err(|e| {
+            e.downcast::<std::io::Error>()
+                .unwrap_or_else(|_| std::io::Error::from_raw_os_error(libc::ENOENT))
+        })?;
+        let st = nix::sys::stat::fstat(fd.as_raw_fd())?;
+        Ok(st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_mode & 0o111 != 0)
     };
-    for candidate in &candidates {
-        if let Ok(fd) = open_in_root(root, candidate, libc::O_PATH) {
-            if let Ok(st) = nix::sys::stat::fstat(fd.as_raw_fd()) {
-                if st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_mode & 0o111 != 0 {
-                    return Ok(candidate.clone());
-                }
-            }
-        }
+    if name.contains('/') {
+        let candidate = Path::new(&process.cwd).join(name);
+        return match executable(&candidate) {
+            Ok(true) => Ok(candidate),
+            Ok(false) => bail!("exec: {name:?}: permission denied (process.args[0] is not an executable file)"),
+            Err(e) => bail!("exec: {name:?}: stat {name}: {} (process.args[0])", io_text(&e)),
+        };
     }
-    bail!("executable {name:?} not found in the rootfs (process.args[0])")
+    let path = process
+        .env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    let found = path
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| Path::new(d).join(name))
+        .find(|candidate| executable(candidate).unwrap_or(false));
+    match found {
+        Some(candidate) => Ok(candidate),
+        None => bail!("exec: {name:?}: executable file not found in $PATH (process.args[0], PATH={path})"),
+    }
+}
+
+/// An errno's text without Rust's " (os error N)" suffix, as Go prints it.
+fn io_text(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(errno) => nix::errno::Errno::from_raw(errno).desc().to_lowercase(),
+        None => e.to_string(),
+    }
 }
 
 /// Becomes the configured user with the configured capabilities. The

@@ -159,10 +159,23 @@ fn args0_not_in_rootfs() {
         return;
     }
     let env = Env::new();
+    // runc's words: Docker and Podman make 127 of these and 126 of the last.
     let b = env.bundle("na", &["/usr/bin/definitely-not-here", "x"]);
-    create_fails(&env, &b, "na", "definitely-not-here");
+    create_fails(
+        &env,
+        &b,
+        "na",
+        "exec: \"/usr/bin/definitely-not-here\": stat /usr/bin/definitely-not-here: no such file or directory",
+    );
     let b = env.bundle("np", &["not-on-path"]);
-    create_fails(&env, &b, "np", "not-on-path");
+    create_fails(
+        &env,
+        &b,
+        "np",
+        "exec: \"not-on-path\": executable file not found in $PATH",
+    );
+    let b = env.bundle("nx", &["/etc/passwd"]);
+    create_fails(&env, &b, "nx", "exec: \"/etc/passwd\": permission denied");
 }
 
 #[test]
