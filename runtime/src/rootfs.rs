@@ -231,8 +231,10 @@ impl RootfsPlan<'_> {
     pub fn prepare(&self, terminal: bool) -> Result<Option<Console>> {
         let linux = self.spec.linux();
         let propagation = match &linux.rootfs_propagation {
-            Some(p) => propagation_flag(p)?,
-            None => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            // The rootfs cannot be bound from an unbindable "/": that one
+            // waits until after pivot_root (apply_root_propagation).
+            Some(p) if !propagation_flag(p)?.contains(MsFlags::MS_UNBINDABLE) => propagation_flag(p)?,
+            _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
         };
         mount_at(None, "/", None, propagation | MsFlags::MS_REC, None, &|| {
             "making / a slave mount".into()

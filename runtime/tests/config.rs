@@ -242,6 +242,15 @@ fn readonly_root_and_rootfs_propagation_and_no_pivot() {
         c["linux"]["rootfsPropagation"] = json!("rshared")
     });
     assert!(out.starts_with("shared"), "{out}");
+    // unbindable: set once the rootfs is "/" (binding it from an unbindable
+    // "/" is refused by the kernel).
+    let unbindable = "awk '$5 == \"/\"' /proc/self/mountinfo | grep -o unbindable";
+    for name in ["unbindable", "runbindable"] {
+        let out = sh_in(&env, name, unbindable, |c| {
+            c["linux"]["rootfsPropagation"] = json!(name)
+        });
+        assert!(out.starts_with("unbindable\n"), "{name}: {out}");
+    }
     let mut b = env.bundle("nopivot", &["sh", "-c", "echo hi; ls /"]);
     b.edit(|c| c["root"]["readonly"] = json!(false));
     let out = env.ok(&["run", "--no-pivot", "-b", b.arg(), "nopivot"]);
