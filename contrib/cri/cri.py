@@ -1,0 +1,268 @@
+#!/usr/bin/python3
+"""cri.py: a small CRI client (runtime.v1 over gRPC) for tests and benchmarks.
+
+The Python module for the CRI's api.proto is generated with protoc when first
+needed (Debian's python3-grpcio, python3-protobuf and protobuf-compiler; no
+grpc_tools), and the calls go through grpc's generic unary_unary, so nothing
+but api.proto (golang-github-kubernetes-cri-api-dev) has to be fetched.
+
+Usage: cri.py [-a SOCKET] [--proto API.PROTO] COMMAND ...
+  call METHOD [JSON]        one RuntimeService or ImageService call; the
+                            request in proto3 JSON (snake_case or camelCase),
+                            the reply as JSON on stdout (bytes as text)
+  exec CID [--timeout S] -- CMD...
+                            ExecSync: the command's stdout and stderr, and
+                            its exit code as ours
+  cleanup                   stops and removes every container and pod
+  bench ROUNDS HANDLER...   RunPodSandbox+CreateContainer+StartContainer+
+                            StopPodSandbox+RemovePodSandbox, ROUNDS per
+                            handler interleaved; JSON of seconds per round
+                            (needs --image; --cgroup-parent, --log-dir)
+  image-cmd IN.tar OUT.tar NAME CMD...
+                            an OCI layout tar (contrib/make-image.sh) with
+                            another name and default command (no socket)
+A gRPC error is printed as "CODE: details" on stderr, exit status 3.
+"""
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import uuid
+
+DEFAULT_PROTO = (
+    "/var/cache/myshim/cri-api/usr/share/gocode/src/k8s.io/cri-api/pkg/apis/runtime/v1/api.proto"
+)
+SERVICES = ("RuntimeService", "ImageService")
+
+
+def generate(proto, out_dir):
+    """api_pb2.py from api.proto into out_dir, without the gogoproto lines
+    (an import and options that protoc cannot resolve without gogo.proto)."""
+    with open(proto) as f:
+        text = f.read()
+    text = re.sub(r'^import "github.com/gogo/protobuf/gogoproto/gogo.proto";\n', "", text, flags=re.M)
+    text = re.sub(r"^option \(gogoproto\.[^;]*;\n", "", text, flags=re.M)
+    # Field options like [(gogoproto.nullable) = false] (none in v1 today).
+    text = re.sub(r"\s*\[\(gogoproto\.[^\]]*\]", "", text)
+    with open(os.path.join(out_dir, "api.proto"), "w") as f:
+        f.write(text)
+    subprocess.run(["protoc", "-I", out_dir, "--python_out", out_dir, "api.proto"], check=True)
+
+
+class Client:
+    def __init__(self, socket, proto=DEFAULT_PROTO, timeout=120):
+        import grpc  # noqa: F401 (imported here so image-cmd needs no grpc)
+
+        self._tmp = tempfile.mkdtemp(prefix="cri-py.")
+        try:
+            generate(proto, self._tmp)
+            sys.path.insert(0, self._tmp)
+            import api_pb2
+        finally:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+        self.pb = api_pb2
+        self.grpc = grpc
+        self.timeout = timeout
+        self.channel = grpc.insecure_channel("unix://" + os.path.abspath(socket))
+        self._methods = {}
+
+    def method(self, name):
+        """(stub, request class, response class) of RPC `name`."""
+        if name not in self._methods:
+            for svc in SERVICES:
+                sd = self.pb.DESCRIPTOR.services_by_name[svc]
+                md = sd.methods_by_name.get(name)
+                if md is None:
+                    continue
+                req = getattr(self.pb, md.input_type.name)
+                resp = getattr(self.pb, md.output_type.name)
+                stub = self.channel.unary_unary(
+                    f"/runtime.v1.{svc}/{name}",
+                    request_serializer=req.SerializeToString,
+                    response_deserializer=resp.FromString,
+                )
+                self._methods[name] = (stub, req, resp)
+                break
+            else:
+                raise KeyError(f"no CRI method {name}")
+        return self._methods[name]
+
+    def call(self, name, request=None, timeout=None):
+        """One call; `request` a message, a dict or None. Returns the reply message."""
+        from google.protobuf import json_format
+
+        stub, req_cls, _ = self.method(name)
+        if request is None:
+            request = req_cls()
+        elif isinstance(request, dict):
+            request = json_format.ParseDict(request, req_cls())
+        return stub(request, timeout=timeout or self.timeout)
+
+    def to_dict(self, msg):
+        from google.protobuf import json_format
+
+        d = json_format.MessageToDict(msg, preserving_proto_field_name=True)
+        # ExecSync's stdout/stderr: text, not base64.
+        for f in msg.DESCRIPTOR.fields:
+            if f.type == f.TYPE_BYTES and f.name in d:
+                d[f.name] = getattr(msg, f.name).decode("utf-8", "replace")
+        return d
+
+    def cleanup(self):
+        """Stops and removes every container and pod of this CRI, going on
+        past errors (it runs after failures); the first error is raised."""
+        errors = []
+
+        def attempt(method, request):
+            try:
+                self.call(method, request)
+            except self.grpc.RpcError as e:
+                errors.append(e)
+
+        for c in self.call("ListContainers").containers:
+            attempt("StopContainer", {"container_id": c.id, "timeout": 0})
+            attempt("RemoveContainer", {"container_id": c.id})
+        for p in self.call("ListPodSandbox").items:
+            attempt("StopPodSandbox", {"pod_sandbox_id": p.id})
+            attempt("RemovePodSandbox", {"pod_sandbox_id": p.id})
+        if errors:
+            raise errors[0]
+
+
+def pod_config(name, cgroup_parent, log_dir):
+    """A pod on the host network (no CNI), its own pid namespace per container
+    (kubelet's default), logs under log_dir."""
+    return {
+        "metadata": {"name": name, "uid": uuid.uuid4().hex, "namespace": "default", "attempt": 0},
+        "log_directory": log_dir,
+        "linux": {
+            "cgroup_parent": cgroup_parent,
+            "security_context": {"namespace_options": {"network": "NODE", "pid": "CONTAINER", "ipc": "POD"}},
+        },
+    }
+
+
+def bench(client, rounds, handlers, image, cgroup_parent, log_dir):
+    times = {h: [] for h in handlers}
+    runtime_handler = {h: ("" if h == "runc" else h) for h in handlers}
+    for i in range(rounds):
+        for h in handlers:
+            name = f"bench-{h}-{i}"
+            pod = pod_config(name, f"{cgroup_parent}/{name}" if cgroup_parent else "", log_dir)
+            cfg = {
+                "metadata": {"name": "c", "attempt": 0},
+                "image": {"image": image},
+                "command": ["sleep", "1000"],
+                "log_path": f"{name}.log",
+                "linux": {"security_context": {"namespace_options": {"network": "NODE", "pid": "CONTAINER"}}},
+            }
+            t0 = time.perf_counter()
+            pid = client.call("RunPodSandbox", {"config": pod, "runtime_handler": runtime_handler[h]}).pod_sandbox_id
+            cid = client.call(
+                "CreateContainer", {"pod_sandbox_id": pid, "config": cfg, "sandbox_config": pod}
+            ).container_id
+            client.call("StartContainer", {"container_id": cid})
+            client.call("StopPodSandbox", {"pod_sandbox_id": pid})
+            client.call("RemovePodSandbox", {"pod_sandbox_id": pid})
+            times[h].append(time.perf_counter() - t0)
+    return times
+
+
+def image_cmd(src, dst, name, cmd):
+    """Rewrites an OCI layout tar of one manifest: config Cmd, image name."""
+    with tarfile.open(src) as t:
+        files = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
+
+    def put(obj):
+        data = json.dumps(obj, separators=(",", ":")).encode()
+        digest = hashlib.sha256(data).hexdigest()
+        files[f"blobs/sha256/{digest}"] = data
+        return {"digest": f"sha256:{digest}", "size": len(data)}
+
+    def get(desc):
+        return json.loads(files["blobs/sha256/" + desc["digest"].split(":", 1)[1]])
+
+    index = json.loads(files["index.json"])
+    mdesc = index["manifests"][0]
+    manifest = get(mdesc)
+    config = get(manifest["config"])
+    config.setdefault("config", {})["Cmd"] = cmd
+    config["config"].pop("Entrypoint", None)
+    manifest["config"].update(put(config))
+    mdesc.update(put(manifest))
+    mdesc.setdefault("annotations", {})["io.containerd.image.name"] = name
+    index["manifests"] = [mdesc]
+    files["index.json"] = json.dumps(index).encode()
+    with tarfile.open(dst, "w") as t:
+        for n, data in files.items():
+            info = tarfile.TarInfo(n)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+
+
+def main():
+    ap = argparse.ArgumentParser(description="a small CRI client")
+    ap.add_argument("-a", "--address", help="containerd's gRPC socket")
+    ap.add_argument("--proto", default=os.environ.get("CRI_API_PROTO", DEFAULT_PROTO))
+    ap.add_argument("--timeout", type=float, default=120, help="per call, seconds")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("call")
+    p.add_argument("method")
+    p.add_argument("request", nargs="?", default="{}")
+    p = sub.add_parser("exec")
+    p.add_argument("container")
+    p.add_argument("--exec-timeout", type=int, default=30)
+    p.add_argument("argv", nargs="+")
+    sub.add_parser("cleanup")
+    p = sub.add_parser("bench")
+    p.add_argument("rounds", type=int)
+    p.add_argument("handlers", nargs="+")
+    p.add_argument("--image", required=True)
+    p.add_argument("--cgroup-parent", default="")
+    p.add_argument("--log-dir", required=True)
+    p = sub.add_parser("image-cmd")
+    p.add_argument("src")
+    p.add_argument("dst")
+    p.add_argument("name")
+    p.add_argument("argv", nargs="+")
+    args = ap.parse_args()
+
+    if args.cmd == "image-cmd":
+        image_cmd(args.src, args.dst, args.name, args.argv)
+        return 0
+    if not args.address:
+        ap.error("-a SOCKET is needed")
+    client = Client(args.address, args.proto, args.timeout)
+    try:
+        if args.cmd == "call":
+            reply = client.call(args.method, json.loads(args.request))
+            print(json.dumps(client.to_dict(reply)))
+        elif args.cmd == "exec":
+            r = client.call(
+                "ExecSync",
+                {"container_id": args.container, "cmd": args.argv, "timeout": args.exec_timeout},
+            )
+            sys.stdout.buffer.write(r.stdout)
+            sys.stderr.buffer.write(r.stderr)
+            return r.exit_code
+        elif args.cmd == "cleanup":
+            client.cleanup()
+        elif args.cmd == "bench":
+            print(json.dumps(bench(client, args.rounds, args.handlers, args.image, args.cgroup_parent, args.log_dir)))
+    except client.grpc.RpcError as e:
+        print(f"{e.code().name}: {e.details()}", file=sys.stderr)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
