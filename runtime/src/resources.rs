@@ -89,6 +89,9 @@ pub struct Memory {
     pub swappiness: Option<u64>,
     #[serde(default, rename = "disableOOMKiller", skip_serializing_if = "Option::is_none")]
     pub disable_oom_killer: Option<bool>,
+    /// v1 only: the kernel's TCP buffer memory limit.
+    #[serde(default, rename = "kernelTCP", skip_serializing_if = "Option::is_none")]
+    pub kernel_tcp: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -718,6 +718,61 @@ fn more_resources_read_back() {
 }
 
 #[test]
+fn kernel_tcp_limit_is_applied_on_v1_or_refused_on_v2() {
+    if !is_root() {
+        return;
+    }
+    let path = cg_path("ktcp");
+    let _cleanup = CgCleanup(path.clone());
+    let env = Env::new();
+    let mut b = env.bundle("ktcp", &["sleep", "100"]);
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = json!(path);
+        c["linux"]["resources"]["memory"] = json!({"kernelTCP": 8388608});
+    });
+    if unified() {
+        let e = env.fails(&["create", "-b", b.arg(), "ktcp"]);
+        assert!(e.contains("kernelTCP"), "{e}");
+        env.assert_gone("ktcp", &b);
+    } else {
+        env.ok(&["run", "-d", "-b", b.arg(), "ktcp"]);
+        assert_eq!(cg_read("memory", &path, "memory.kmem.tcp.limit_in_bytes"), "8388608");
+        env.ok(&["delete", "-f", "ktcp"]);
+    }
+    assert_cgroup_gone(&path);
+}
+
+/// hugepageLimits name files per page size: one the kernel lacks, or no
+/// hugetlb controller to write them to, is an error naming it (as runc's
+/// silence would leave the limit unapplied).
+#[test]
+fn hugepage_limits_that_cannot_apply_are_refused() {
+    if !is_root() {
+        return;
+    }
+    let path = cg_path("hugebad");
+    let _cleanup = CgCleanup(path.clone());
+    let env = Env::new();
+    let mut b = env.bundle("hugebad", &["true"]);
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = json!(path);
+        c["linux"]["resources"]["hugepageLimits"] = json!([{"pageSize": "3MB", "limit": 0}]);
+    });
+    let e = env.fails(&["create", "-b", b.arg(), "hugebad"]);
+    assert!(e.contains("hugepageLimits") && e.contains("\"3MB\""), "{e}");
+    env.assert_gone("hugebad", &b);
+    assert_cgroup_gone(&path);
+    let v1_without_hugetlb = !unified() && !Path::new("/sys/fs/cgroup/hugetlb").is_dir();
+    if let (Some(size), true) = (huge_page_size(), v1_without_hugetlb) {
+        b.edit(|c| c["linux"]["resources"]["hugepageLimits"] = json!([{"pageSize": size, "limit": 0}]));
+        let e = env.fails(&["create", "-b", b.arg(), "hugebad"]);
+        assert!(e.contains("no hugetlb hierarchy"), "{e}");
+        env.assert_gone("hugebad", &b);
+        assert_cgroup_gone(&path);
+    }
+}
+
+#[test]
 fn network_class_id_is_applied_or_refused_clearly() {
     if !is_root() {
         return;

@@ -128,6 +128,9 @@ struct UpdateArgs {
     /// Memory plus swap limit in bytes or with a unit (-1: unlimited)
     #[arg(long, allow_negative_numbers = true, value_parser = ram_in_bytes)]
     memory_swap: Option<i64>,
+    /// Kernel TCP buffer memory limit (cgroup v1) in bytes or with a unit
+    #[arg(long, allow_negative_numbers = true, value_parser = ram_in_bytes)]
+    kernel_memory_tcp: Option<i64>,
     /// CPU shares (relative weight)
     #[arg(long)]
     cpu_shares: Option<u64>,
@@ -428,6 +431,7 @@ fn update(root: &std::path::Path, args: UpdateArgs) -> Result<()> {
     memory.limit = args.memory.or(memory.limit);
     memory.reservation = args.memory_reservation.or(memory.reservation);
     memory.swap = args.memory_swap.or(memory.swap);
+    memory.kernel_tcp = args.kernel_memory_tcp.or(memory.kernel_tcp);
     let cpu = r.cpu.get_or_insert_with(Cpu::default);
     cpu.shares = args.cpu_shares.or(cpu.shares);
     cpu.quota = args.cpu_quota.or(cpu.quota);

@@ -48,6 +48,55 @@ pub(crate) fn read(dir: &Path, file: &str) -> Result<String> {
     std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
 }
 
+/// The page sizes the kernel has, in the cgroup files' names ("2MB",
+/// "1GB"), from `hugepages-2048kB` style directories.
+fn kernel_hugepage_sizes(sysfs: &Path) -> Vec<String> {
+    let mut kb: Vec<u64> = std::fs::read_dir(sysfs)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_prefix("hugepages-")?
+                .strip_suffix("kB")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    kb.sort_unstable();
+    kb.into_iter()
+        .map(|k| match k {
+            k if k % (1 << 20) == 0 => format!("{}GB", k >> 20),
+            k if k % (1 << 10) == 0 => format!("{}MB", k >> 10),
+            k => format!("{k}KB"),
+        })
+        .collect()
+}
+
+/// A hugepageLimits page size the kernel does not have names no file to
+/// write: say which sizes there are.
+fn check_hugepage_sizes(limits: &[crate::resources::HugepageLimit], sysfs: &Path) -> Result<()> {
+    if limits.is_empty() {
+        return Ok(());
+    }
+    let sizes = kernel_hugepage_sizes(sysfs);
+    for l in limits {
+        if !sizes.contains(&l.page_size) {
+            bail!(
+                "linux.resources.hugepageLimits: page size {:?} is not one this kernel has ({})",
+                l.page_size,
+                if sizes.is_empty() {
+                    "none".to_string()
+                } else {
+                    sizes.join(", ")
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The relative cgroup path for a container: cgroupsPath, or /myshim/ID.
 pub fn container_path(linux: &Linux, id: &str) -> Result<PathBuf> {
     match linux.cgroups_path.as_deref() {
@@ -188,6 +237,7 @@ impl Cgroup {
     }
 
     pub fn apply(&self, resources: &Resources, devices: &[crate::spec::Device]) -> Result<()> {
+        check_hugepage_sizes(&resources.hugepage_limits, Path::new("/sys/kernel/mm/hugepages"))?;
         if self.unified {
             v2::apply(&self.dirs[0].1, resources)?;
             if resources.devices.is_empty() && devices.is_empty() {
@@ -445,6 +495,24 @@ fn remove_dir_retrying(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hugepage_sizes_are_the_kernels() {
+        let sysfs = tempfile::tempdir().unwrap();
+        for d in ["hugepages-2048kB", "hugepages-1048576kB", "hugepages-64kB"] {
+            std::fs::create_dir(sysfs.path().join(d)).unwrap();
+        }
+        assert_eq!(kernel_hugepage_sizes(sysfs.path()), ["64KB", "2MB", "1GB"]);
+        let limit = |size: &str| crate::resources::HugepageLimit {
+            page_size: size.into(),
+            limit: 0,
+        };
+        check_hugepage_sizes(&[limit("2MB"), limit("1GB")], sysfs.path()).unwrap();
+        let e = check_hugepage_sizes(&[limit("3MB")], sysfs.path())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"3MB\"") && e.contains("64KB, 2MB, 1GB"), "{e}");
+    }
 
     fn linux(path: Option<&str>) -> Linux {
         Linux {

@@ -2,7 +2,7 @@
 
 use super::{read, write, Cgroup};
 use crate::resources::{effective_device_rules, DeviceRule, Resources, ThrottleDevice};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -102,6 +102,9 @@ pub(super) fn apply(cg: &Cgroup, r: &Resources, devices: &[crate::spec::Device])
         if m.disable_oom_killer == Some(true) {
             write(dir, "memory.oom_control", "1")?;
         }
+        if let Some(tcp) = m.kernel_tcp {
+            write(dir, "memory.kmem.tcp.limit_in_bytes", &tcp.to_string())?;
+        }
     }
     if let Some(c) = &r.cpu {
         if let Some(dir) = cg.dir("cpu") {
@@ -172,9 +175,8 @@ pub(super) fn apply(cg: &Cgroup, r: &Resources, devices: &[crate::spec::Device])
                 )?;
             }
         }
-        // As runc: a hierarchy that is not mounted limits nothing.
         None if !r.hugepage_limits.is_empty() => {
-            log::debug!("linux.resources.hugepageLimits: no v1 hugetlb hierarchy is mounted, not applied")
+            bail!("linux.resources.hugepageLimits: no hugetlb hierarchy is mounted (cgroup v1)")
         }
         None => {}
     }

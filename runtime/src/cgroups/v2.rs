@@ -90,6 +90,9 @@ pub(super) fn apply(dir: &Path, r: &Resources) -> Result<()> {
             };
             write(dir, "memory.swap.max", &value)?;
         }
+        if m.kernel_tcp.is_some() {
+            bail!("linux.resources.memory.kernelTCP: cgroup v2 has no TCP memory limit");
+        }
         if m.swappiness.is_some() {
             bail!("linux.resources.memory.swappiness: cgroup v2 has no per-cgroup swappiness");
         }
