@@ -404,8 +404,14 @@ pub fn container_pids(saved: &Saved) -> Result<Vec<i32>> {
     if saved.config.linux().namespace(NamespaceType::Pid).is_none() {
         return Ok(vec![saved.pid]);
     }
-    let init_ns = std::fs::read_link(format!("/proc/{}/ns/pid", saved.pid))
-        .with_context(|| format!("reading pid namespace of {}", saved.pid))?;
+    let init_ns = match std::fs::read_link(format!("/proc/{}/ns/pid", saved.pid)) {
+        Ok(ns) => ns,
+        // The init stays non-dumpable until its execve, and a rootless
+        // runtime may not read a non-dumpable process's namespaces; until
+        // then (created) it is the only process there is.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Ok(vec![saved.pid]),
+        Err(e) => return Err(e).with_context(|| format!("reading pid namespace of {}", saved.pid)),
+    };
     let mut pids = vec![];
     for entry in std::fs::read_dir("/proc").context("reading /proc")?.flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {

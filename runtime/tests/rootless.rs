@@ -129,6 +129,29 @@ fn spec_rootless_and_run_as_a_user() {
     assert_no_leftovers(&b);
 }
 
+/// The init of a created container is not dumpable yet, so a rootless
+/// runtime cannot read its namespaces: `delete --force` must still kill it
+/// and remove the container.
+#[test]
+fn delete_force_of_a_created_container() {
+    if !ready() {
+        return;
+    }
+    let u = User::new();
+    let b = u.bundle("bc", &["sleep", "1000"]);
+    u.ok(&["create", "-b", b.to_str().unwrap(), "c1"]);
+    let state: Value = serde_json::from_str(&u.ok(&["state", "c1"])).unwrap();
+    assert_eq!(state["status"], "created");
+    let pid = state["pid"].as_i64().unwrap() as i32;
+    u.ok(&["delete", "--force", "c1"]);
+    let e = u.fails(&["state", "c1"]);
+    assert!(e.contains("does not exist"), "{e}");
+    let alive = Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z"));
+    assert!(!alive, "the init {pid} of the deleted container still runs");
+    assert_no_leftovers(&b);
+}
+
 /// Rootless Podman runs the runtime as uid 0 of its user namespace with no
 /// `--root` and no `USER`: the default root is then $XDG_RUNTIME_DIR/myshim
 /// (runc's rule), not /run/myshim, which that uid 0 may not write.
