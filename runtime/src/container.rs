@@ -326,10 +326,16 @@ pub fn kill(root: &Path, id: &str, signal: i32, all: bool) -> Result<()> {
     let dir = ContainerDir::open(root, id)?;
     let saved = dir.load()?;
     if saved.status(&dir.path) == Status::Stopped {
-        // runc's words: engines take "container not running" as "already exited".
+        // An init that shared its pid namespace can leave processes behind
+        // in its cgroup: containerd's Go shim kills them with `kill --all`
+        // once the init has exited, as runc does.
         if all {
+            if let Some(cgroup) = saved.cgroup() {
+                signal_all(cgroup, signal)?;
+            }
             return Ok(());
         }
+        // runc's words: engines take "container not running" as "already exited".
         bail!("cannot kill container {id:?}: {NOT_RUNNING}");
     }
     if all {
@@ -342,6 +348,21 @@ pub fn kill(root: &Path, id: &str, signal: i32, all: bool) -> Result<()> {
     }
     let pidfd = open_init(&saved)?;
     pidfd_kill(&pidfd, signal).with_context(|| format!("signalling container {id:?}"))
+}
+
+/// Signals every process of a cgroup; a frozen one is thawed after a
+/// SIGKILL, which a frozen v1 task would not act on.
+fn signal_all(cgroup: &crate::cgroups::Cgroup, signal: i32) -> Result<()> {
+    for pid in cgroup.pids()? {
+        // SAFETY: plain kill of pids just read from the container's cgroup.
+        unsafe { libc::kill(pid, signal) };
+    }
+    if signal == libc::SIGKILL && cgroup.is_frozen() {
+        cgroup
+            .freeze(false)
+            .context("thawing the paused container to let it die")?;
+    }
+    Ok(())
 }
 
 /// A pidfd for the init, checked to still be the process we started.

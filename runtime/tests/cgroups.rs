@@ -450,6 +450,46 @@ fn memory_with_swap_limits_go_up_and_down() {
     assert_cgroup_gone(&path);
 }
 
+/// Without a pid namespace of its own, an init that exits leaves its
+/// children running; containerd's Go shim then sends `kill --all` to the
+/// stopped container and waits for them to go (a CRI StopContainer would
+/// never end otherwise).
+#[test]
+fn kill_all_of_a_stopped_container_reaches_what_its_init_left() {
+    if !is_root() {
+        return;
+    }
+    let path = cg_path("leftover");
+    let _cleanup = CgCleanup(path.clone());
+    let env = Env::new();
+    let mut b = env.bundle("left", &["sh", "-c", "sleep 1000 & echo started"]);
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = json!(path);
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "pid");
+    });
+    env.ok(&["run", "-d", "-b", b.arg(), "left"]);
+    let procs = || cg_read("pids", &path, "cgroup.procs");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let init_gone_child_left = || env.ok(&["state", "left"]).contains("stopped") && !procs().is_empty();
+    while !init_gone_child_left() {
+        assert!(
+            Instant::now() < deadline,
+            "init never exited leaving its child: {}",
+            procs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    env.ok(&["kill", "--all", "left", "KILL"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !procs().is_empty() {
+        assert!(Instant::now() < deadline, "left behind after kill --all: {}", procs());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    env.ok(&["delete", "left"]);
+    assert_cgroup_gone(&path);
+}
+
 #[test]
 fn delete_kills_what_is_left_in_the_cgroup() {
     if !is_root() {
