@@ -318,13 +318,18 @@ impl Podman {
         out.stdout
     }
 
-    /// `podman ARGS` on a pseudo-terminal (script(1)), after `setup` shell commands there.
-    pub fn in_pty(&self, setup: &str, args: &[&str]) -> Out {
-        let line: Vec<String> = std::iter::once(PODMAN.to_string())
+    /// `podman ARGS` as one shell-quoted line, for scripts run on a pty.
+    pub fn shell_line(&self, args: &[&str]) -> String {
+        let words: Vec<String> = std::iter::once(PODMAN.to_string())
             .chain(self.argv(args))
             .map(|a| quote(&a))
             .collect();
-        let inner = format!("{setup}{}", line.join(" "));
+        words.join(" ")
+    }
+
+    /// `podman ARGS` on a pseudo-terminal (script(1)), after `setup` shell commands there.
+    pub fn in_pty(&self, setup: &str, args: &[&str]) -> Out {
+        let inner = format!("{setup}{}", self.shell_line(args));
         let argv = ["-qec".to_string(), inner, "/dev/null".to_string()];
         run_bounded(self.command("/usr/bin/script", &argv), &self.scratch())
     }
@@ -384,33 +389,53 @@ impl Podman {
         self.ok(&["load", "-i", tar.to_str().unwrap()]);
     }
 
-    /// Live processes that name the test's directory (conmon, Podman's
-    /// cleanup runs, its rootless pause process) or are the user's.
+    /// Live processes of the test: those that name its directory (conmon,
+    /// Podman's cleanup runs), those in its cgroups (containers), and all of
+    /// its user's.
     pub fn processes(&self) -> Vec<i32> {
         let base = self.base.display().to_string();
         let mut pids = self.user.as_ref().map(|u| u.processes()).unwrap_or_default();
+        if let Some(cg) = &self.cgroup_parent {
+            for e in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+                cgroup_procs(&e.path().join(cg.trim_start_matches('/')), &mut pids);
+            }
+        }
         for e in std::fs::read_dir("/proc").unwrap().flatten() {
             let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
                 continue;
             };
-            if pid == std::process::id() as i32 {
-                continue;
-            }
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let zombie = stat.rsplit(')').next().is_some_and(|s| s.trim_start().starts_with('Z'));
-            if !zombie && String::from_utf8_lossy(&cmdline).contains(&base) && !pids.contains(&pid) {
+            if String::from_utf8_lossy(&cmdline).contains(&base) {
                 pids.push(pid);
             }
         }
+        pids.sort_unstable();
+        pids.dedup();
+        let me = std::process::id() as i32;
+        pids.retain(|&pid| pid != me && !is_zombie(pid));
         pids
+    }
+
+    /// Rootless Podman's pause process (`podman` with no arguments), which
+    /// keeps its user namespace for the next command and is meant to stay.
+    pub fn is_pause_process(&self, pid: i32) -> bool {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+        self.user.is_some()
+            && exe == Path::new(PODMAN)
+            && cmdline.split(|b| *b == 0).filter(|a| !a.is_empty()).count() == 1
     }
 
     /// Waits (bounded) until no process of the test is left (conmon ends
     /// after its container, Podman's cleanup after conmon).
     pub fn wait_no_processes(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
-        let mut left = self.processes();
+        let remaining = || -> Vec<i32> {
+            let mut pids = self.processes();
+            pids.retain(|&p| !self.is_pause_process(p));
+            pids
+        };
+        let mut left = remaining();
         while !left.is_empty() {
             let described: Vec<String> = left
                 .iter()
@@ -421,7 +446,7 @@ impl Podman {
                 .collect();
             assert!(Instant::now() < deadline, "processes left: {described:#?}");
             std::thread::sleep(Duration::from_millis(100));
-            left = self.processes();
+            left = remaining();
         }
     }
 
@@ -447,6 +472,23 @@ impl Podman {
             None => Path::new("/run/myshim").join(id),
         }
     }
+}
+
+fn is_zombie(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The state follows the command name in parentheses.
+    stat.rsplit(')').next().is_some_and(|s| s.trim_start().starts_with('Z'))
+}
+
+/// The pids in cgroup `dir` and below.
+fn cgroup_procs(dir: &Path, out: &mut Vec<i32>) {
+    for sub in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if sub.file_type().is_ok_and(|t| t.is_dir()) {
+            cgroup_procs(&sub.path(), out);
+        }
+    }
+    let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+    out.extend(procs.lines().filter_map(|p| p.trim().parse::<i32>().ok()));
 }
 
 /// Removes a cgroup the test made and those below it, deepest first,
