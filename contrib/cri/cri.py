@@ -16,8 +16,9 @@ Usage: cri.py [-a SOCKET] [--proto API.PROTO] COMMAND ...
   cleanup                   stops and removes every container and pod
   bench ROUNDS HANDLER...   RunPodSandbox+CreateContainer+StartContainer+
                             StopPodSandbox+RemovePodSandbox, ROUNDS per
-                            handler interleaved; JSON of seconds per round
-                            (needs --image; --cgroup-parent, --log-dir)
+                            handler interleaved after --warmup rounds; JSON
+                            {handler: {phase: [seconds per round]}} (needs
+                            --image and --log-dir; --cgroup-parent)
   image-cmd IN.tar OUT.tar NAME CMD...
                             an OCI layout tar (contrib/make-image.sh) with
                             another name and default command (no socket)
@@ -151,13 +152,17 @@ def pod_config(name, cgroup_parent, log_dir):
     }
 
 
-def bench(client, rounds, handlers, image, cgroup_parent, log_dir):
-    times = {h: [] for h in handlers}
-    runtime_handler = {h: ("" if h == "runc" else h) for h in handlers}
-    for i in range(rounds):
+PHASES = ("RunPodSandbox", "CreateContainer", "StartContainer", "StopPodSandbox", "RemovePodSandbox")
+
+
+def bench(client, rounds, handlers, image, cgroup_parent, log_dir, warmup=1):
+    """Per handler, seconds of each phase of each round (rounds interleaved
+    across handlers, so drift on the machine hits all alike)."""
+    times = {h: {p: [] for p in PHASES} for h in handlers}
+    for i in range(-warmup, rounds):
         for h in handlers:
-            name = f"bench-{h}-{i}"
-            pod = pod_config(name, f"{cgroup_parent}/{name}" if cgroup_parent else "", log_dir)
+            name = f"bench-{h}-{i + warmup}"
+            pod = pod_config(name, cgroup_parent, log_dir)
             cfg = {
                 "metadata": {"name": "c", "attempt": 0},
                 "image": {"image": image},
@@ -165,15 +170,22 @@ def bench(client, rounds, handlers, image, cgroup_parent, log_dir):
                 "log_path": f"{name}.log",
                 "linux": {"security_context": {"namespace_options": {"network": "NODE", "pid": "CONTAINER"}}},
             }
-            t0 = time.perf_counter()
-            pid = client.call("RunPodSandbox", {"config": pod, "runtime_handler": runtime_handler[h]}).pod_sandbox_id
+            t = [time.perf_counter()]
+            pid = client.call("RunPodSandbox", {"config": pod, "runtime_handler": h}).pod_sandbox_id
+            t.append(time.perf_counter())
             cid = client.call(
                 "CreateContainer", {"pod_sandbox_id": pid, "config": cfg, "sandbox_config": pod}
             ).container_id
+            t.append(time.perf_counter())
             client.call("StartContainer", {"container_id": cid})
+            t.append(time.perf_counter())
             client.call("StopPodSandbox", {"pod_sandbox_id": pid})
+            t.append(time.perf_counter())
             client.call("RemovePodSandbox", {"pod_sandbox_id": pid})
-            times[h].append(time.perf_counter() - t0)
+            t.append(time.perf_counter())
+            if i >= 0:
+                for p, a, b in zip(PHASES, t, t[1:]):
+                    times[h][p].append(b - a)
     return times
 
 
@@ -191,12 +203,16 @@ def image_cmd(src, dst, name, cmd):
     def get(desc):
         return json.loads(files["blobs/sha256/" + desc["digest"].split(":", 1)[1]])
 
+    # Docker's manifest.json names the old config: not carried over.
+    files.pop("manifest.json", None)
     index = json.loads(files["index.json"])
     mdesc = index["manifests"][0]
     manifest = get(mdesc)
     config = get(manifest["config"])
     config.setdefault("config", {})["Cmd"] = cmd
     config["config"].pop("Entrypoint", None)
+    for old in (manifest["config"], mdesc):
+        files.pop("blobs/sha256/" + old["digest"].split(":", 1)[1])
     manifest["config"].update(put(config))
     mdesc.update(put(manifest))
     mdesc.setdefault("annotations", {})["io.containerd.image.name"] = name
@@ -229,6 +245,7 @@ def main():
     p.add_argument("--image", required=True)
     p.add_argument("--cgroup-parent", default="")
     p.add_argument("--log-dir", required=True)
+    p.add_argument("--warmup", type=int, default=1, help="untimed rounds per handler first")
     p = sub.add_parser("image-cmd")
     p.add_argument("src")
     p.add_argument("dst")
@@ -257,7 +274,8 @@ def main():
         elif args.cmd == "cleanup":
             client.cleanup()
         elif args.cmd == "bench":
-            print(json.dumps(bench(client, args.rounds, args.handlers, args.image, args.cgroup_parent, args.log_dir)))
+            times = bench(client, args.rounds, args.handlers, args.image, args.cgroup_parent, args.log_dir, args.warmup)
+            print(json.dumps(times))
     except client.grpc.RpcError as e:
         print(f"{e.code().name}: {e.details()}", file=sys.stderr)
         return 3
