@@ -110,8 +110,10 @@ fn root_run_exit_codes_tty_exec_logs_attach() {
     assert_eq!(out.code, Some(3), "{out:?}");
     assert_eq!(out.stdout, "out\n");
     assert!(out.stderr.contains("err"), "{out:?}");
-    // Podman's nofile from containers.conf reaches the process.
+    // Podman's nofile from containers.conf reaches the process, -e and -w too.
     assert_eq!(sh_ok(&p, &[], "ulimit -n").trim(), "1024");
+    let out = sh_ok(&p, &["-e", "GREETING=hello", "-w", "/tmp"], "echo $GREETING; pwd");
+    assert_eq!(out, "hello\n/tmp\n");
 
     // -it on a pseudo-terminal: a tty inside, the caller's size (Podman sets
     // it once attached, so it is awaited), the exit code.
@@ -140,6 +142,7 @@ fn root_run_exit_codes_tty_exec_logs_attach() {
         "echo started; trap 'echo term; exit 0' TERM; while true; do sleep 1; done",
     );
     let id = p.inspect("bg", "{{.Id}}");
+    assert_eq!(p.inspect("bg", "{{.OCIRuntime}}"), "myshim");
     assert!(p.runtime_state(&id).exists(), "no state in /run/myshim for {id}");
     let out = p.podman(&[
         "exec",
@@ -186,7 +189,14 @@ fn root_run_exit_codes_tty_exec_logs_attach() {
     p.ok(&["stop", "-t", "30", "bg"]);
     assert_eq!(p.inspect("bg", "{{.State.ExitCode}}"), "0");
     wait_log(&p, "bg", "term");
-    let status = attach.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = attach.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "attach did not end with the container");
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert!(status.success(), "attach: {status:?}");
     p.ok(&["rm", "bg"]);
     assert_clean(&p, &[id, k]);
@@ -200,7 +210,7 @@ fn write_file(p: &Podman, name: &str, text: &str) -> std::path::PathBuf {
 }
 
 #[test]
-fn root_top_stats_pause_stop_restart() {
+fn root_top_stats_pause_stop_restart_wait_healthcheck() {
     if !ready(false) {
         return;
     }
@@ -276,6 +286,24 @@ fn root_top_stats_pause_stop_restart() {
     assert_eq!(logs.matches("run").count(), 3, "{logs}");
     let rs = p.inspect("rs", "{{.Id}}");
 
+    // wait gives the exit code of a detached container.
+    p.ok(&run(&["-d", "--name", "w"], &["sh", "-c", "sleep 1; exit 9"]));
+    assert_eq!(p.ok(&["wait", "w"]).trim(), "9");
+    let w = p.inspect("w", "{{.Id}}");
+
+    // A healthcheck is an exec of its command (run here by hand: no timers).
+    start(
+        &p,
+        "hc",
+        &["--health-cmd", "test -e /tmp/ok", "--health-interval", "0"],
+        "sleep 1000",
+    );
+    assert_eq!(p.podman(&["healthcheck", "run", "hc"]).code, Some(1));
+    p.ok(&["exec", "hc", "touch", "/tmp/ok"]);
+    p.ok(&["healthcheck", "run", "hc"]);
+    assert_eq!(p.inspect("hc", "{{.State.Health.Status}}"), "healthy");
+    let hc = p.inspect("hc", "{{.Id}}");
+
     // restart of a stopped container starts it again.
     start(&p, "again", &[], "echo once; sleep 1000");
     p.ok(&["stop", "-t", "0", "again"]);
@@ -283,8 +311,8 @@ fn root_top_stats_pause_stop_restart() {
     p.wait_for("again", "{{.State.Status}}", "running");
     wait_log(&p, "again", "once\nonce");
     let again = p.inspect("again", "{{.Id}}");
-    p.ok(&["rm", "--force", "--time", "0", "rs", "again"]);
-    assert_clean(&p, &[id, ign, rs, again]);
+    p.ok(&["rm", "--force", "--time", "0", "rs", "again", "w", "hc"]);
+    assert_clean(&p, &[id, ign, rs, again, w, hc]);
 }
 
 #[test]
@@ -513,7 +541,11 @@ fn rootless_daily_commands() {
         ["1234", "5678"]
     );
     assert_eq!(status_field(&p, &["--cap-drop", "ALL"], "CapEff"), "0000000000000000");
-    let out = sh_ok(&p, &["--read-only"], "touch /x 2>&1; touch /tmp/y && echo written");
+    let out = sh_ok(
+        &p,
+        &["--read-only", "--tmpfs", "/scratch"],
+        "touch /x 2>&1; touch /tmp/y /scratch/z && echo written",
+    );
     assert!(
         out.contains("Read-only file system") && out.contains("written"),
         "{out}"
@@ -556,6 +588,13 @@ fn rootless_daily_commands() {
     assert_eq!(out.trim(), "1000");
     let top = p.ok(&["top", "bg", "pid", "args"]);
     assert!(top.contains("while true"), "{top}");
+    let out = p.in_pty("", &["exec", "-it", "bg", "sh", "-c", "tty; exit 6"]);
+    assert_eq!(out.code, Some(6), "{out:?}");
+    assert!(out.stdout.contains("/dev/pts/"), "{out:?}");
+    p.ok(&["exec", "bg", "sh", "-c", "echo inside > /made"]);
+    let made = p.path("made");
+    p.ok(&["cp", "bg:/made", made.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&made).unwrap(), "inside\n");
     wait_log(&p, "bg", "started");
     p.ok(&["stop", "-t", "30", "bg"]);
     assert_eq!(p.inspect("bg", "{{.State.ExitCode}}"), "0");
