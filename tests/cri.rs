@@ -501,13 +501,43 @@ fn int(v: &Value) -> u64 {
     }
 }
 
-/// Exactly one shim for the pod: ours with `myshim`, the Go one with `myshim-cli`.
-fn assert_one_shim(c: &Cri, handler: &str) {
-    let (ours, go) = (c.myshim_servers(), c.go_shims());
-    match handler {
-        "myshim" => assert!(ours.len() == 1 && go.is_empty(), "shims: ours {ours:?}, Go {go:?}"),
-        _ => assert!(ours.is_empty() && go.len() == 1, "shims: ours {ours:?}, Go {go:?}"),
+/// One shim per pod, serving the pod (`-id` is the sandbox's id): ours with
+/// `myshim`, the Go one with `myshim-cli`.
+fn assert_one_shim_per_pod(c: &Cri, handler: &str, pods: &[&str]) {
+    let mut want: Vec<String> = pods.iter().map(|p| p.to_string()).collect();
+    want.sort();
+    // A removed pod's shim exits just after the reply: waited for, bounded.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (ours, go) = (c.myshim_servers(), c.go_shims());
+        let (serving, other) = match handler {
+            "myshim" => (&ours, &go),
+            _ => (&go, &ours),
+        };
+        let mut ids: Vec<String> = serving.iter().map(|p| shim_id(*p)).collect();
+        ids.sort();
+        if other.is_empty() && ids == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{handler}: shims ours {ours:?}, Go {go:?} serve {ids:?}, not one per pod of {want:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The `-id` argument of a shim's command line.
+fn shim_id(pid: i32) -> String {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let args: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    args.iter()
+        .position(|a| a == "-id")
+        .and_then(|i| args.get(i + 1).cloned())
+        .unwrap_or_default()
 }
 
 /// A pod of two containers: exec, stats, the CRI log, StopContainer of one
@@ -526,7 +556,13 @@ fn pod_lifecycle(version: &str, handler: &str) {
     for id in [&a, &b] {
         assert_eq!(c.status(id)["state"], "CONTAINER_RUNNING", "{}", c.log());
     }
-    assert_one_shim(&c, handler);
+    // A second pod gets a shim of its own; each serves both of its containers.
+    let other = c.run_pod("q", handler, "CONTAINER");
+    c.start_container(&other, "q", "sleep 100000", 0);
+    assert_one_shim_per_pod(&c, handler, &[&pod.0, &other.0]);
+    c.cri("StopPodSandbox", json!({"pod_sandbox_id": other.0}));
+    c.cri("RemovePodSandbox", json!({"pod_sandbox_id": other.0}));
+    assert_one_shim_per_pod(&c, handler, &[&pod.0]);
 
     let (out, err, code) = c.exec(&a, &["sh", "-c", "echo out; echo err >&2; exit 3"]);
     assert_eq!((out.as_str(), err.as_str(), code), ("out\n", "err\n", 3));
@@ -615,6 +651,35 @@ fn shared_pid_namespace_stop(version: &str, handler: &str) {
     c.assert_clean();
 }
 
+/// ContainerStats fills what containerd derives from the shim's metrics
+/// (cgroup v1 or v2), as for runc: CPU time, memory usage, working set, RSS,
+/// page faults, and the available bytes under the limit.
+fn container_stats(version: &str, handler: &str) {
+    let Some(c) = Cri::start(version) else { return };
+    let pod = c.run_pod("m", handler, "CONTAINER");
+    let id = c.start_container(&pod, "m", "echo up; sleep 100000", 64);
+    c.wait_log("m", "m", "up");
+    let stats = c.cri("ContainerStats", json!({"container_id": id}))["stats"].clone();
+    let (cpu, mem) = (&stats["cpu"], &stats["memory"]);
+    let mut missing = vec![];
+    for (name, v) in [
+        ("cpu.usage_core_nano_seconds", &cpu["usage_core_nano_seconds"]),
+        ("memory.working_set_bytes", &mem["working_set_bytes"]),
+        ("memory.usage_bytes", &mem["usage_bytes"]),
+        ("memory.rss_bytes", &mem["rss_bytes"]),
+        ("memory.page_faults", &mem["page_faults"]),
+        ("memory.available_bytes", &mem["available_bytes"]),
+    ] {
+        if int(&v["value"]) == 0 {
+            missing.push(name);
+        }
+    }
+    assert!(missing.is_empty(), "{handler}: zero or missing {missing:?} in {stats}");
+    c.cri("StopPodSandbox", json!({"pod_sandbox_id": pod.0}));
+    c.cri("RemovePodSandbox", json!({"pod_sandbox_id": pod.0}));
+    c.assert_clean();
+}
+
 macro_rules! cri_tests {
     ($($name:ident: $f:ident($version:literal, $handler:literal);)*) => {
         $(#[test] fn $name() { $f($version, $handler); })*
@@ -634,6 +699,11 @@ cri_tests! {
     shared_pid_stop_containerd_1_7_myshim_cli: shared_pid_namespace_stop("1.7", "myshim-cli");
     shared_pid_stop_containerd_2_1_myshim: shared_pid_namespace_stop("2.1", "myshim");
     shared_pid_stop_containerd_2_1_myshim_cli: shared_pid_namespace_stop("2.1", "myshim-cli");
+    container_stats_containerd_1_7_myshim: container_stats("1.7", "myshim");
+    container_stats_containerd_1_7_myshim_cli: container_stats("1.7", "myshim-cli");
+    container_stats_containerd_2_1_myshim: container_stats("2.1", "myshim");
+    container_stats_containerd_2_1_myshim_cli: container_stats("2.1", "myshim-cli");
+    container_stats_containerd_2_1_runc: container_stats("2.1", "runc");
     // The reference: containerd's Go shim with runc passes the same test.
     shared_pid_stop_containerd_2_1_runc: shared_pid_namespace_stop("2.1", "runc");
 }
