@@ -64,6 +64,7 @@ for_both_runtimes!(
     healthcheck,
     cp,
     limits_inside,
+    run_options,
 );
 
 /// `docker run --rm --runtime RT --network none OPTIONS IMAGE CMD`.
@@ -709,23 +710,115 @@ fn cp(d: &Dockerd, rt: &str) {
 
 /// What JVMs and Go's automaxprocs read: the container's own limits.
 fn limits_inside(d: &Dockerd, rt: &str) {
-    let opts = ["--memory", "64m", "--cpus", "0.5", "--pids-limit", "50"];
+    let opts = [
+        "--memory",
+        "64m",
+        "--cpus",
+        "0.5",
+        "--pids-limit",
+        "50",
+        "--cpu-shares",
+        "512",
+        "--cpuset-cpus",
+        "0",
+    ];
     let got = if cgroup2_host() {
-        sh_rm(d, rt, &opts, "cd /sys/fs/cgroup; cat memory.max cpu.max pids.max")
+        sh_rm(
+            d,
+            rt,
+            &opts,
+            "cd /sys/fs/cgroup; cat memory.max cpu.max pids.max cpuset.cpus",
+        )
     } else {
         sh_rm(
             d,
             rt,
             &opts,
-            "cd /sys/fs/cgroup; cat memory/memory.limit_in_bytes cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us pids/pids.max",
+            "cd /sys/fs/cgroup; cat memory/memory.limit_in_bytes cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us \
+             pids/pids.max cpu/cpu.shares cpuset/cpuset.cpus",
         )
     };
     let want: &[&str] = if cgroup2_host() {
-        &["67108864", "50000 100000", "50"]
+        &["67108864", "50000 100000", "50", "0"]
     } else {
-        &["67108864", "50000", "100000", "50"]
+        &["67108864", "50000", "100000", "50", "512", "0"]
     };
     assert_eq!(got.lines().collect::<Vec<_>>(), want, "{rt}");
+}
+
+/// Options of docker run that reach the runtime's config: env, cwd,
+/// hostname, rlimits, /dev/shm size, a namespaced sysctl.
+fn run_options(d: &Dockerd, rt: &str) {
+    let got = sh_rm(
+        d,
+        rt,
+        &[
+            "-e",
+            "FOO=bar",
+            "-w",
+            "/tmp",
+            "--hostname",
+            "box",
+            "--ulimit",
+            "nofile=1024:2048",
+            "--shm-size",
+            "8m",
+            "--sysctl",
+            "kernel.shm_rmid_forced=1",
+        ],
+        "echo $FOO; pwd; hostname; ulimit -n; ulimit -Hn; df -k /dev/shm | awk 'NR == 2 { print $2 }'; \
+         cat /proc/sys/kernel/shm_rmid_forced",
+    );
+    assert_eq!(
+        got.lines().collect::<Vec<_>>(),
+        ["bar", "/tmp", "box", "1024", "2048", "8192", "1"],
+        "{rt}"
+    );
+}
+
+/// dockerd stopped with containers running (one paused) under both
+/// runtimes stops them: no shim, container process or runtime state is left.
+#[test]
+fn daemon_stop_leaves_nothing() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let d = Dockerd::start();
+    let mut ids = vec![];
+    for rt in [RT_SHIM, RT_CLI] {
+        for (name, paused) in [(format!("keep-{rt}"), false), (format!("paused-{rt}"), true)] {
+            let c = Container::run(&d, &name, rt, &["--stop-timeout", "1"], &["sleep", "1000"]);
+            if paused {
+                d.ok(&["pause", &c.name]);
+            }
+            ids.push((rt, c.id()));
+            // Left running for dockerd to stop.
+            std::mem::forget(c);
+        }
+    }
+    assert!(!d.shims(None).is_empty());
+    assert!(d.stop_daemon(), "dockerd needed SIGKILL:\n{}", d.log());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while d.containerd_pid().is_some() || !d.shims(None).is_empty() || !d.container_procs().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "left after dockerd stopped: containerd {:?}, shims {:?}, container processes {:?}\n{}",
+            d.containerd_pid(),
+            d.shims(None),
+            d.container_procs(),
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for (rt, id) in &ids {
+        for state in [
+            Path::new("/run/containerd/myshim/moby").join(id),
+            d.path("exec/runtime-runc/moby").join(id),
+        ] {
+            assert!(!state.exists(), "{rt}: runtime state left: {}", state.display());
+        }
+    }
 }
 
 #[test]

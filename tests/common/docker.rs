@@ -147,7 +147,8 @@ pub fn shared() -> Arc<Dockerd> {
 }
 
 impl Dockerd {
-    fn start() -> Dockerd {
+    /// A daemon of the caller's own (not shared).
+    pub fn start() -> Dockerd {
         let dir = tempfile::Builder::new().prefix("myshim-docker").tempdir().unwrap();
         let d = dir.path();
         let suffix = d.file_name().unwrap().to_string_lossy().replace('.', "");
@@ -302,22 +303,43 @@ impl Dockerd {
         out
     }
 
-    fn stop_daemon(&self) {
+    /// SIGTERM to dockerd, SIGKILL if it has not exited within 60 s;
+    /// false if it needed the SIGKILL.
+    pub fn stop_daemon(&self) -> bool {
         let mut daemon = self.daemon.lock().unwrap_or_else(|e| e.into_inner());
         if daemon.try_wait().ok().flatten().is_some() {
-            return;
+            return true;
         }
         let pid = Pid::from_raw(daemon.id() as i32);
         let _ = kill(pid, Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(60);
         while daemon.try_wait().ok().flatten().is_none() {
             if Instant::now() > deadline {
                 let _ = daemon.kill();
                 let _ = daemon.wait();
-                break;
+                return false;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        true
+    }
+
+    /// The managed containerd's pid, while it runs.
+    pub fn containerd_pid(&self) -> Option<i32> {
+        let pid = std::fs::read_to_string(self.path("exec/containerd/containerd.pid"))
+            .ok()?
+            .trim()
+            .parse::<i32>()
+            .ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        String::from_utf8_lossy(&cmdline)
+            .contains(&self.dir.path().display().to_string())
+            .then_some(pid)
+    }
+
+    /// Processes in this daemon's containers' cgroups.
+    pub fn container_procs(&self) -> Vec<i32> {
+        self.cgroup_parents().iter().flat_map(|p| procs_below(p)).collect()
     }
 }
 
@@ -330,24 +352,15 @@ impl Drop for Dockerd {
         }
         self.stop_daemon();
         // dockerd stops its containerd; if it did not, we stop it by its pid.
-        let pidfile = self.path("exec/containerd/containerd.pid");
-        if let Some(pid) = std::fs::read_to_string(pidfile)
-            .ok()
-            .and_then(|p| p.trim().parse::<i32>().ok())
-        {
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            if String::from_utf8_lossy(&cmdline).contains(&self.dir.path().display().to_string()) {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
+        if let Some(pid) = self.containerd_pid() {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
         for pid in self.shims(None) {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
         // Container processes a killed shim left behind: only those in our cgroups.
-        for parent in self.cgroup_parents() {
-            for pid in procs_below(&parent) {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
+        for pid in self.container_procs() {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
         std::thread::sleep(Duration::from_millis(200));
         // overlay, netns and shm mounts under data-root and exec-root, deepest first.
