@@ -184,8 +184,8 @@ fn run_exit_codes(d: &Dockerd, rt: &str) {
 /// Docker turns a failed `docker run` into 127 (not found) or 126 (not
 /// executable) by matching runc's words in the runtime's error:
 /// "executable file not found", "no such file or directory", "permission
-/// denied"; any other text gives 125. (docker exec gives 126 for both, runc
-/// alike.) Known to fail: myshim says `executable "X" not found in the rootfs`.
+/// denied"; any other text gives 125. (docker exec gives 126 for both,
+/// with runc too.)
 fn missing_executable_exit_codes(d: &Dockerd, rt: &str) {
     let out = run_rm(d, rt, &[], &["nosuchcommand"]);
     assert_eq!(out.code(), Some(127), "{rt}: {out}");
