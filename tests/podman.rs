@@ -551,6 +551,14 @@ fn rootless_daily_commands() {
         "{out}"
     );
 
+    // Missing and non-executable commands: Podman's 127 and 126.
+    assert_eq!(p.podman(&run(&["--rm"], &["nosuchcmd"])).code, Some(127));
+    assert_eq!(p.podman(&run(&["--rm"], &["/etc/passwd"])).code, Some(126));
+    // Without a delegated cgroup (v1) Podman drops limits, and says so.
+    let out = sh(&p, &["-m", "64m"], "true");
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stderr.contains("ignored"), "{out:?}");
+
     // -v: the user's directory both ways.
     let vol = p.make_dir("vol");
     std::fs::write(vol.join("f"), "from host\n").unwrap();
@@ -584,6 +592,7 @@ fn rootless_daily_commands() {
     let out = p.podman(&["exec", "bg", "sh", "-c", "echo exec; id -u; exit 5"]);
     assert_eq!(out.code, Some(5), "{out:?}");
     assert_eq!(out.words(), ["exec", "0"], "{out:?}");
+    assert_eq!(p.podman(&["exec", "bg", "nosuchcmd"]).code, Some(127));
     let out = p.ok(&["exec", "--user", "1000:1000", "bg", "id", "-u"]);
     assert_eq!(out.trim(), "1000");
     let top = p.ok(&["top", "bg", "pid", "args"]);
