@@ -130,8 +130,16 @@ impl Out {
 }
 
 /// Runs `cmd` with stdout and stderr in files (conmon may keep pipes open
-/// past podman's exit), killed after COMMAND_LIMIT.
-pub fn run_bounded(mut cmd: Command, scratch: &Path) -> Out {
+/// past podman's exit); fails if it is still running after COMMAND_LIMIT.
+pub fn run_bounded(cmd: Command, scratch: &Path) -> Out {
+    let what = format!("{cmd:?}");
+    let (out, finished) = run_within(cmd, scratch);
+    assert!(finished, "{what} still running after {COMMAND_LIMIT:?}: {out:?}");
+    out
+}
+
+/// `cmd` killed after COMMAND_LIMIT; whether it finished by itself.
+fn run_within(mut cmd: Command, scratch: &Path) -> (Out, bool) {
     let n = SEQ.fetch_add(1, Ordering::SeqCst);
     let (o, e) = (scratch.join(format!("out{n}")), scratch.join(format!("err{n}")));
     cmd.stdout(File::create(&o).unwrap()).stderr(File::create(&e).unwrap());
@@ -158,11 +166,7 @@ pub fn run_bounded(mut cmd: Command, scratch: &Path) -> Out {
         stdout: read(&o),
         stderr: read(&e),
     };
-    assert!(
-        status.is_some(),
-        "{cmd:?} still running after {COMMAND_LIMIT:?}: {out:?}"
-    );
-    out
+    (out, status.is_some())
 }
 
 /// Single-quotes `s` for sh.
@@ -457,7 +461,7 @@ impl Podman {
         let mut points: Vec<String> = info
             .lines()
             .filter_map(|l| l.split(' ').nth(4))
-            .filter(|p| p.starts_with(&base))
+            .filter(|p| *p == base || p.starts_with(&format!("{base}/")))
             .map(str::to_string)
             .collect();
         points.sort_by_key(|p| std::cmp::Reverse(p.len()));
@@ -499,6 +503,8 @@ fn remove_cgroup_tree(dir: &Path) {
             remove_cgroup_tree(&sub.path());
         }
     }
+    // A frozen process takes no signal.
+    let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
     let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
     for pid in procs.lines().filter_map(|p| p.trim().parse::<i32>().ok()) {
         // SAFETY: plain kill of a process in a cgroup of the test's.
@@ -512,7 +518,8 @@ fn remove_cgroup_tree(dir: &Path) {
 
 impl Drop for Podman {
     fn drop(&mut self) {
-        let _ = run_bounded(self.cmd(&["rm", "--all", "--force", "--time", "0"]), &self.scratch());
+        // No panic here: a failed test is unwinding through this drop.
+        let _ = run_within(self.cmd(&["rm", "--all", "--force", "--time", "0"]), &self.scratch());
         for pid in self.processes() {
             // SAFETY: plain kill of a process of the test's (it names the
             // test's directory or belongs to its throwaway user).
