@@ -186,6 +186,9 @@ impl Service {
             // An init killed for memory: TaskOOM comes before its TaskExit.
             if exited.is_init() {
                 self.publish_new_ooms(&mut table, &exited.container_id);
+                if let Err(e) = container::kill_leftovers(&state_root(&self.namespace), &exited.container_id) {
+                    log::warn!("container {:?}: killing what its init left: {e:#}", exited.container_id);
+                }
             }
             self.publish_exit(exited);
         }

@@ -958,6 +958,42 @@ fn exit_while_containerd_is_down_is_seen_after_it_returns() {
 /// Docker's `path` and the CRI's `BinaryName` do). It takes a kill error for
 /// "already finished" only in runc's words, so a kill of a stopped task and
 /// `task rm -f` work only when our CLI uses them.
+/// An init that joined another pid namespace (here the host's) leaves its
+/// children behind when it exits: the shim kills them before it reports
+/// the exit, as containerd's Go shim does, so a stopped task has nothing
+/// left running (a CRI pod sharing its pid namespace could never stop).
+#[test]
+fn init_exit_in_a_shared_pid_namespace_kills_what_it_left() {
+    if !is_root() {
+        return;
+    }
+    let (_, containerd, ctr) = versions().remove(0);
+    let c = Containerd::start(&containerd, &ctr);
+    let marker = format!("{}", 3000 + std::process::id() % 1000);
+    // Any process of ours names the host's pid namespace (pid 1's would
+    // need capabilities the test may lack).
+    let host_ns = format!("pid:/proc/{}/ns/pid", std::process::id());
+    c.run_detached(
+        &["--with-ns", &host_ns],
+        "shared",
+        &["sh", "-c", &format!("sleep {marker} & sleep 0.5")],
+    );
+    c.wait_task("shared", "STOPPED");
+    let sleeper = |c: &str| c.trim_end() == format!("sleep {marker}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !pids_with_cmdline(sleeper).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the init's child outlived it: {:?}",
+            pids_with_cmdline(sleeper)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    c.ok(&["task", "delete", "shared"]);
+    c.ok(&["container", "rm", "shared"]);
+    assert_clean(&c);
+}
+
 /// The key paths of a JSON document whose values are set (protobuf's JSON
 /// leaves out zero fields), array elements under `[]`.
 fn set_fields(v: &serde_json::Value, at: &str, out: &mut std::collections::BTreeSet<String>) {

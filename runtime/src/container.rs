@@ -350,6 +350,22 @@ pub fn kill(root: &Path, id: &str, signal: i32, all: bool) -> Result<()> {
     pidfd_kill(&pidfd, signal).with_context(|| format!("signalling container {id:?}"))
 }
 
+/// After the init has exited: kills what it left in the container's cgroup
+/// when it had no pid namespace of its own (a pid namespace dies with its
+/// init), as containerd's Go shim does before it reports the exit.
+pub fn kill_leftovers(root: &Path, id: &str) -> Result<()> {
+    let saved = ContainerDir::open(root, id)?.load()?;
+    let own_pid_ns = saved
+        .config
+        .linux()
+        .namespace(NamespaceType::Pid)
+        .is_some_and(|n| n.path.is_none());
+    match saved.cgroup() {
+        Some(cgroup) if !own_pid_ns => signal_all(cgroup, libc::SIGKILL),
+        _ => Ok(()),
+    }
+}
+
 /// Signals every process of a cgroup; a frozen one is thawed after a
 /// SIGKILL, which a frozen v1 task would not act on.
 fn signal_all(cgroup: &crate::cgroups::Cgroup, signal: i32) -> Result<()> {
