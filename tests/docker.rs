@@ -371,13 +371,22 @@ fn top(d: &Dockerd, rt: &str) {
 
 /// The LIMIT column comes from the shim's Metrics (memory limit).
 fn stats_memory_limit(d: &Dockerd, rt: &str) {
+    let stats = |c: &Container| {
+        let s = d.ok(&["stats", "--no-stream", "--format", "{{.MemUsage}}|{{.PIDs}}", &c.name]);
+        let (usage, pids) = s.trim().split_once('|').unwrap().to_owned();
+        let (used, limit) = usage.split_once(" / ").unwrap_or((usage, ""));
+        (used.to_string(), limit.to_string(), pids.to_string())
+    };
     let c = Container::run(d, &format!("stats-{rt}"), rt, &["--memory", "64m"], &["sleep", "1000"]);
-    let stats = d.ok(&["stats", "--no-stream", "--format", "{{.MemUsage}}|{{.PIDs}}", &c.name]);
-    let (usage, pids) = stats.trim().split_once('|').unwrap();
-    let (used, limit) = usage.split_once(" / ").unwrap_or((usage, ""));
-    assert_eq!(limit, "64MiB", "{rt}: docker stats shows {stats:?}");
-    assert_ne!(used, "0B", "{rt}: {stats:?}");
-    assert_eq!(pids, "1", "{rt}: {stats:?}");
+    let (used, limit, pids) = stats(&c);
+    assert_eq!(limit, "64MiB", "{rt}: docker stats shows {used} / {limit}");
+    assert_ne!(used, "0B", "{rt}");
+    assert_eq!(pids, "1", "{rt}");
+    // Unlimited: the machine's memory, as with runc.
+    let c = Container::run(d, &format!("statsnl-{rt}"), rt, &[], &["sleep", "1000"]);
+    let runc = Container::run(d, &format!("statsnl-runc-{rt}"), "runc", &[], &["sleep", "1000"]);
+    let ((_, limit, _), (_, want, _)) = (stats(&c), stats(&runc));
+    assert_eq!(limit, want, "{rt}: unlimited container's limit, runc's");
 }
 
 fn freezer_state(d: &Dockerd, id: &str) -> String {
