@@ -410,7 +410,7 @@ fn root_oom_killed_is_reported_as_with_runc() {
 }
 
 #[test]
-fn root_mounts_users_capabilities_init_cp() {
+fn root_mounts_users_namespaces_capabilities_init_cp() {
     if !ready(false) {
         return;
     }
@@ -487,8 +487,36 @@ fn root_mounts_users_capabilities_init_cp() {
     let given = write_file(&p, "given", "from host\n");
     p.ok(&["cp", given.to_str().unwrap(), "c:/given"]);
     assert_eq!(p.ok(&["exec", "c", "cat", "/given"]), "from host\n");
+
+    // Joining another container's pid, ipc and uts namespaces.
+    let out = p.ok(&run(
+        &[
+            "--rm",
+            "--pid",
+            "container:c",
+            "--ipc",
+            "container:c",
+            "--uts",
+            "container:c",
+        ],
+        &["ps", "-o", "comm"],
+    ));
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["COMMAND", "sleep", "ps"]);
     let c = p.inspect("c", "{{.Id}}");
     p.ok(&["rm", "--force", "--time", "0", "c"]);
+
+    // A user namespace of explicit mappings (host ids above any
+    // subordinate range a test user gets, so no test's cleanup takes them).
+    let map = "0:1000000000:65536";
+    let out = sh_ok(
+        &p,
+        &["--uidmap", map, "--gidmap", map],
+        "id -u; cat /proc/self/uid_map; stat -c %u /bin",
+    );
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["0", "0", "1000000000", "65536", "0"]
+    );
     assert_clean(&p, &[c]);
 }
 
@@ -551,6 +579,10 @@ fn rootless_daily_commands() {
         "{out}"
     );
 
+    // --userns keep-id: the user's own uid inside too.
+    let out = sh_ok(&p, &["--userns", "keep-id"], "id -u");
+    assert_eq!(out.trim(), uid.to_string());
+
     // Missing and non-executable commands: Podman's 127 and 126.
     assert_eq!(p.podman(&run(&["--rm"], &["nosuchcmd"])).code, Some(127));
     assert_eq!(p.podman(&run(&["--rm"], &["/etc/passwd"])).code, Some(126));
@@ -593,6 +625,8 @@ fn rootless_daily_commands() {
     assert_eq!(out.code, Some(5), "{out:?}");
     assert_eq!(out.words(), ["exec", "0"], "{out:?}");
     assert_eq!(p.podman(&["exec", "bg", "nosuchcmd"]).code, Some(127));
+    let out = p.ok(&run(&["--rm", "--pid", "container:bg"], &["ps", "-o", "comm"]));
+    assert!(out.contains("sleep") && out.contains("sh"), "{out}");
     let out = p.ok(&["exec", "--user", "1000:1000", "bg", "id", "-u"]);
     assert_eq!(out.trim(), "1000");
     let top = p.ok(&["top", "bg", "pid", "args"]);
