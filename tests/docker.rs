@@ -65,6 +65,7 @@ for_both_runtimes!(
     cp,
     limits_inside,
     run_options,
+    shared_namespaces,
 );
 
 /// `docker run --rm --runtime RT --network none OPTIONS IMAGE CMD`.
@@ -785,6 +786,41 @@ fn run_options(d: &Dockerd, rt: &str) {
     );
 }
 
+/// --pid/--ipc/--network container:X join X's namespaces; --pid host the host's.
+fn shared_namespaces(d: &Dockerd, rt: &str) {
+    let x = Container::run(
+        d,
+        &format!("nsowner-{rt}"),
+        rt,
+        &["--ipc", "shareable"],
+        &["sleep", "1000"],
+    );
+    let ns = "for n in pid ipc net; do readlink /proc/self/ns/$n; done";
+    let theirs = x.sh(ns);
+    let with = format!("container:{}", x.name);
+    let mut args = vec![
+        "run",
+        "--rm",
+        "--runtime",
+        rt,
+        "--network",
+        &with,
+        "--pid",
+        &with,
+        "--ipc",
+        &with,
+    ];
+    args.extend([IMAGE, "sh", "-c", ns]);
+    let ours = d.ok(&args);
+    assert_eq!(ours.trim(), theirs, "{rt}");
+    // The joined pid namespace: X's init is pid 1.
+    let got = sh_rm(d, rt, &["--pid", &with], "tr '\\0' ' ' < /proc/1/cmdline");
+    assert_eq!(got, "sleep 1000", "{rt}");
+    let host = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    let got = sh_rm(d, rt, &["--pid", "host"], "readlink /proc/self/ns/pid");
+    assert_eq!(got, host.to_string_lossy(), "{rt}");
+}
+
 /// dockerd stopped with containers running (one paused) under both
 /// runtimes stops them: no shim, container process or runtime state is left.
 #[test]
@@ -827,6 +863,62 @@ fn daemon_stop_leaves_nothing() {
         ] {
             assert!(!state.exists(), "{rt}: runtime state left: {}", state.display());
         }
+    }
+}
+
+/// live-restore: dockerd restarted while containers of both runtimes run
+/// (its managed containerd with it); they keep running and logging, and
+/// exec, stop and rm work on them afterwards.
+#[test]
+fn live_restore() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let d = Dockerd::start_with(serde_json::json!({"live-restore": true}));
+    let ticks = "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.1; done";
+    let cs: Vec<_> = [RT_SHIM, RT_CLI]
+        .into_iter()
+        .map(|rt| {
+            (
+                rt,
+                Container::run(&d, &format!("live-{rt}"), rt, &[], &["sh", "-c", ticks]),
+            )
+        })
+        .collect();
+    let pids: Vec<String> = cs.iter().map(|(_, c)| d.inspect(&c.name, "{{.State.Pid}}")).collect();
+    d.restart_daemon();
+    for ((rt, c), pid) in cs.iter().zip(&pids) {
+        assert_eq!(
+            d.inspect(&c.name, "{{.State.Status}} {{.State.Pid}}"),
+            format!("running {pid}"),
+            "{rt}"
+        );
+        assert_eq!(c.sh("echo exec ok"), "exec ok", "{rt}");
+        let before = d.ok(&["logs", &c.name]).lines().count();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let logs = loop {
+            let logs = d.ok(&["logs", &c.name]);
+            if logs.lines().count() > before {
+                break logs;
+            }
+            assert!(Instant::now() < deadline, "{rt}: no output after the restart");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        // Not a line lost across the restart.
+        let lines: Vec<&str> = logs.lines().collect();
+        for (n, line) in lines.iter().enumerate() {
+            assert_eq!(*line, format!("tick {}", n + 1), "{rt}");
+        }
+        d.ok(&["stop", "-t", "1", &c.name]);
+        assert_eq!(
+            d.inspect(&c.name, "{{.State.Status}} {{.State.ExitCode}}"),
+            "exited 137",
+            "{rt}"
+        );
+        let id = c.id();
+        d.ok(&["rm", &c.name]);
+        assert_gone(&d, rt, &id);
     }
 }
 

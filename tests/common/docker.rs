@@ -149,11 +149,16 @@ pub fn shared() -> Arc<Dockerd> {
 impl Dockerd {
     /// A daemon of the caller's own (not shared).
     pub fn start() -> Dockerd {
+        Dockerd::start_with(serde_json::json!({}))
+    }
+
+    /// A daemon of the caller's own, with `extra` daemon.json keys.
+    pub fn start_with(extra: serde_json::Value) -> Dockerd {
         let dir = tempfile::Builder::new().prefix("myshim-docker").tempdir().unwrap();
         let d = dir.path();
         let suffix = d.file_name().unwrap().to_string_lossy().replace('.', "");
         let cgroup_parent = format!("/{suffix}");
-        let config = serde_json::json!({
+        let mut config = serde_json::json!({
             "data-root": d.join("data"),
             "exec-root": d.join("exec"),
             "pidfile": d.join("docker.pid"),
@@ -167,39 +172,38 @@ impl Dockerd {
                 RT_CLI: {"path": cli()},
             },
         });
+        for (k, v) in extra.as_object().unwrap() {
+            config[k] = v.clone();
+        }
         std::fs::write(d.join("daemon.json"), serde_json::to_vec_pretty(&config).unwrap()).unwrap();
         let had_run_docker = Path::new("/run/docker").exists();
-        let log = std::fs::File::create(d.join("dockerd.log")).unwrap();
-        // dockerd finds containerd, docker-init and docker-proxy on its PATH.
-        let path = format!(
-            "/usr/sbin:/usr/bin:/sbin:/bin:{}",
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let daemon = Command::new(dockerd().unwrap())
-            .arg("--config-file")
-            .arg(d.join("daemon.json"))
-            .env("PATH", path)
-            .current_dir(d)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let daemon = spawn_dockerd(d);
         let dockerd = Dockerd {
             dir,
             daemon: Mutex::new(daemon),
             cgroup_parent,
             had_run_docker,
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !dockerd.docker(&["version"]).success() {
-            let exited = dockerd.daemon.lock().unwrap().try_wait().unwrap();
-            assert!(exited.is_none(), "dockerd exited: {:?}\n{}", exited, dockerd.log());
-            assert!(Instant::now() < deadline, "dockerd did not come up:\n{}", dockerd.log());
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        dockerd.wait_up();
         dockerd.load_image();
         dockerd
+    }
+
+    fn wait_up(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.docker(&["version"]).success() {
+            let exited = self.daemon.lock().unwrap().try_wait().unwrap();
+            assert!(exited.is_none(), "dockerd exited: {:?}\n{}", exited, self.log());
+            assert!(Instant::now() < deadline, "dockerd did not come up:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops dockerd and starts it again on the same config and state.
+    pub fn restart_daemon(&self) {
+        assert!(self.stop_daemon(), "dockerd needed SIGKILL:\n{}", self.log());
+        *self.daemon.lock().unwrap() = spawn_dockerd(self.dir.path());
+        self.wait_up();
     }
 
     fn load_image(&self) {
@@ -392,6 +396,30 @@ impl Drop for Dockerd {
             let _ = std::fs::remove_dir("/run/docker");
         }
     }
+}
+
+/// dockerd on `d/daemon.json`, its output appended to d/dockerd.log.
+fn spawn_dockerd(d: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(d.join("dockerd.log"))
+        .unwrap();
+    // dockerd finds containerd, docker-init and docker-proxy on its PATH.
+    let path = format!(
+        "/usr/sbin:/usr/bin:/sbin:/bin:{}",
+        std::env::var("PATH").unwrap_or_default()
+    );
+    Command::new(dockerd().unwrap())
+        .arg("--config-file")
+        .arg(d.join("daemon.json"))
+        .env("PATH", path)
+        .current_dir(d)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap()
 }
 
 /// Every pid in the cgroup `dir` and its descendants.
