@@ -325,6 +325,7 @@ fn run(request: Request, stdio: &[OwnedFd]) -> Result<Option<Spawned>> {
                 detach: true,
                 preserve_fds: 0,
                 clone_parent: true,
+                sub_cgroup: vec![],
             })?;
             Ok(Some(Spawned {
                 pid: spawned.pid,

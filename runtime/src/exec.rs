@@ -18,6 +18,9 @@ pub struct ExecOptions {
     pub preserve_fds: u32,
     /// See `CreateOptions::clone_parent`.
     pub clone_parent: bool,
+    /// Existing sub-cgroup(s) of the container's to run in (`--cgroup`,
+    /// see [`crate::cgroups::Cgroup::sub`]).
+    pub sub_cgroup: Vec<String>,
 }
 
 /// An exec'd process that is running.
@@ -56,6 +59,9 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
         let saved = dir.load()?;
         match saved.status(&dir.path) {
             Status::Created | Status::Running => {}
+            // runc's words. Its --ignore-paused is not offered: a process
+            // joining the frozen cgroup would freeze before it is set up.
+            Status::Paused => bail!("cannot exec in a paused container"),
             other => bail!("cannot exec in container {:?}: it is {other}", opts.id),
         }
         let joins = init::exec_joins(&saved.config, saved.pid)?;
@@ -70,7 +76,12 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
     let (parent_end, child_end) = sync::pair()?;
     let pid_join = joins.iter().find(|j| j.kind == NamespaceType::Pid);
     // The pid namespace is entered (and left again) by clone_joined alone.
-    let cgroup = saved.cgroup();
+    let sub = match saved.cgroup() {
+        Some(own) if !opts.sub_cgroup.is_empty() => Some(own.sub(&opts.sub_cgroup)?),
+        None if !opts.sub_cgroup.is_empty() => bail!("--cgroup: container {:?} has no cgroup", opts.id),
+        _ => None,
+    };
+    let cgroup = sub.as_ref().or(saved.cgroup());
     let cgroup_fd = cgroup.map(|c| c.v2_dir_fd()).transpose()?.flatten();
     let filter = crate::container::compile_seccomp(&saved.config)?;
     // Without real privileges we could not come back from the container's

@@ -490,6 +490,76 @@ fn kill_all_of_a_stopped_container_reaches_what_its_init_left() {
     assert_cgroup_gone(&path);
 }
 
+/// `exec --cgroup`: into an existing sub-cgroup of the container's, for
+/// every hierarchy or per controller; not into a paused container.
+#[test]
+fn exec_into_a_sub_cgroup_and_into_a_paused_container() {
+    if !is_root() {
+        return;
+    }
+    let path = cg_path("execsub");
+    let _cleanup = CgCleanup(path.clone());
+    let env = Env::new();
+    let _b = run_detached_in(&env, &path, "execsub", &["sleep", "100"]);
+    let controllers = if unified() {
+        vec![""]
+    } else {
+        vec!["memory", "pids", "cpu"]
+    };
+    // A sub-cgroup in every hierarchy the container is in (a new cpuset
+    // takes no task until it has cpus and mems).
+    let mut subs = vec![];
+    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let base = if unified() {
+            PathBuf::from("/sys/fs/cgroup")
+        } else {
+            h.path()
+        };
+        let own = base.join(path.trim_start_matches('/'));
+        if own.is_dir() && !subs.contains(&own.join("sub")) {
+            std::fs::create_dir(own.join("sub")).unwrap();
+            for file in ["cpuset.cpus", "cpuset.mems"] {
+                if let Ok(v) = std::fs::read_to_string(own.join(file)) {
+                    std::fs::write(own.join("sub").join(file), v.trim()).unwrap();
+                }
+            }
+            subs.push(own.join("sub"));
+        }
+    }
+    let line_of = |text: &str, controller: &str| -> String {
+        text.lines()
+            .find(|l| {
+                l.split(':')
+                    .nth(1)
+                    .is_some_and(|list| list.split(',').any(|x| x == controller))
+            })
+            .unwrap_or_else(|| panic!("no {controller} line: {text}"))
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let all = env.ok(&["exec", "--cgroup", "sub", "execsub", "cat", "/proc/self/cgroup"]);
+    for c in &controllers {
+        assert!(line_of(&all, c).ends_with("/execsub/sub"), "{c}: {all}");
+    }
+    if !unified() {
+        let one = env.ok(&["exec", "--cgroup", "memory:sub", "execsub", "cat", "/proc/self/cgroup"]);
+        assert!(line_of(&one, "memory").ends_with("/execsub/sub"), "{one}");
+        assert!(line_of(&one, "pids").ends_with("/execsub"), "{one}");
+    }
+    let e = env.fails(&["exec", "--cgroup", "nope", "execsub", "true"]);
+    assert!(e.contains("nope") && e.contains("does not exist"), "{e}");
+    let e = env.fails(&["exec", "--cgroup", "../..", "execsub", "true"]);
+    assert!(e.contains("'..'"), "{e}");
+    env.ok(&["pause", "execsub"]);
+    let e = env.fails(&["exec", "execsub", "true"]);
+    assert!(e.contains("cannot exec in a paused container"), "{e}");
+    env.ok(&["resume", "execsub"]);
+    env.ok(&["delete", "-f", "execsub"]);
+    assert_cgroup_gone(&path);
+}
+
 #[test]
 fn delete_kills_what_is_left_in_the_cgroup() {
     if !is_root() {

@@ -312,6 +312,32 @@ fn exec_runs_in_the_container_with_options() {
     }
     let pids: Vec<i32> = serde_json::from_str(&env.ok(&["ps", "-f", "json", "ex"])).unwrap();
     assert!(pids.contains(&pid));
+    // runc's other exec flags.
+    let out = env.ok(&[
+        "exec",
+        "-g",
+        "10",
+        "-g",
+        "20",
+        "--no-new-privs",
+        "ex",
+        "sh",
+        "-c",
+        "id -G; grep NoNewPrivs /proc/self/status",
+    ]);
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["0", "10", "20", "NoNewPrivs:", "1"],
+        "{out}"
+    );
+    let e = env.fails(&[
+        "exec",
+        "--process-label",
+        "system_u:system_r:container_t:s0",
+        "ex",
+        "true",
+    ]);
+    assert!(e.contains("SELinux"), "{e}");
     // -t: a pty inside the container
     let inner = format!(
         "{MYSHIM} --root {} exec -t ex sh -c 'tty; exit 4'",

@@ -192,12 +192,24 @@ struct ExecArgs {
     /// uid[:gid]
     #[arg(short, long)]
     user: Option<String>,
+    /// Additional group id (repeatable)
+    #[arg(short = 'g', long)]
+    additional_gids: Vec<u32>,
     /// Extra capability (repeatable)
     #[arg(short, long)]
     cap: Vec<String>,
     /// Set noNewPrivileges
     #[arg(long)]
     no_new_privs: bool,
+    /// AppArmor profile for the process
+    #[arg(long)]
+    apparmor: Option<String>,
+    /// SELinux label for the process (refused: SELinux is not supported)
+    #[arg(long)]
+    process_label: Option<String>,
+    /// Run in an existing sub-cgroup: PATH, or CONTROLLER[,CONTROLLER]:PATH (repeatable)
+    #[arg(long)]
+    cgroup: Vec<String>,
     /// Return once the process runs
     #[arg(short, long)]
     detach: bool,
@@ -534,6 +546,13 @@ fn exec_in(root: &std::path::Path, args: ExecArgs) -> Result<i32> {
     if args.no_new_privs {
         process.no_new_privileges = true;
     }
+    process.user.additional_gids.extend(&args.additional_gids);
+    if let Some(profile) = args.apparmor {
+        process.apparmor_profile = Some(profile);
+    }
+    if let Some(label) = args.process_label {
+        process.selinux_label = Some(label);
+    }
     if !args.detach {
         terminal::block_signals()?;
     }
@@ -546,6 +565,7 @@ fn exec_in(root: &std::path::Path, args: ExecArgs) -> Result<i32> {
         detach: args.detach,
         preserve_fds: args.preserve_fds,
         clone_parent: false,
+        sub_cgroup: args.cgroup,
     })
 }
 

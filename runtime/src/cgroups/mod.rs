@@ -218,6 +218,59 @@ impl Cgroup {
             .map(|(_, d)| d.as_path())
     }
 
+    /// The existing sub-cgroup(s) `exec --cgroup` names, in runc's form:
+    /// one `PATH` for every hierarchy, or `CONTROLLER[,CONTROLLER]:PATH`
+    /// per hierarchy (v1; a hierarchy not named stays the container's).
+    pub fn sub(&self, specs: &[String]) -> Result<Cgroup> {
+        let mut by_controller: Vec<(&str, &str)> = vec![];
+        for spec in specs {
+            match spec.split_once(':') {
+                Some((controllers, path)) => {
+                    for c in controllers.split(',') {
+                        if c.is_empty() {
+                            bail!("invalid --cgroup argument: {spec} (empty <controller> prefix)");
+                        }
+                        if by_controller.iter().any(|(x, _)| *x == c) {
+                            bail!("invalid --cgroup argument(s): controller {c} specified multiple times");
+                        }
+                        by_controller.push((c, path));
+                    }
+                }
+                None if specs.len() == 1 => by_controller.push(("", spec)),
+                None => bail!("invalid --cgroup argument: {spec} (missing <controller>: prefix)"),
+            }
+        }
+        let mut dirs = self.dirs.clone();
+        for (controller, path) in by_controller {
+            let rel = Path::new(path.trim_start_matches('/'));
+            if rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+                bail!("--cgroup {path:?}: a sub-cgroup path has no '..' or '.'");
+            }
+            let mut matched = false;
+            for (controllers, dir) in dirs.iter_mut() {
+                let hit = controller.is_empty()
+                    || self.unified
+                    || controllers
+                        .split(',')
+                        .any(|c| c == controller || c == format!("name={controller}"));
+                if hit {
+                    matched = true;
+                    *dir = dir.join(rel);
+                    if !dir.is_dir() {
+                        bail!("--cgroup {path:?}: {} does not exist", dir.display());
+                    }
+                }
+            }
+            if !matched {
+                bail!("--cgroup {controller}:{path}: the container has no {controller} hierarchy");
+            }
+        }
+        Ok(Cgroup {
+            dirs,
+            unified: self.unified,
+        })
+    }
+
     pub fn exists(&self) -> bool {
         self.dirs.first().is_some_and(|(_, d)| d.is_dir())
     }
