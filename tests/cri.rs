@@ -32,16 +32,17 @@ fn is_root() -> bool {
     root
 }
 
-/// The containerd builds of contrib/fetch-containerd.sh: 1.7 (trixie), 2.x (sid).
+/// The bin dir of containerd `version`: Debian's installed 1.6, or the builds
+/// of contrib/fetch-containerd.sh, 1.7 (trixie) and 2.x (sid).
 fn containerd_bin(version: &str) -> Option<PathBuf> {
-    let suite = match version {
-        "1.7" => "trixie",
-        _ => "sid",
+    let bin = match version {
+        "1.6" => PathBuf::from("/usr/bin"),
+        "1.7" => PathBuf::from("/var/cache/myshim/containerd/trixie/usr/bin"),
+        _ => PathBuf::from("/var/cache/myshim/containerd/sid/usr/bin"),
     };
-    let bin = Path::new("/var/cache/myshim/containerd").join(suite).join("usr/bin");
     if !bin.join("containerd").exists() {
         eprintln!(
-            "skipped: no containerd {version} at {} (contrib/fetch-containerd.sh)",
+            "skipped: no containerd {version} at {} (contrib/install-deps.sh, contrib/fetch-containerd.sh)",
             bin.display()
         );
         return None;
@@ -52,7 +53,8 @@ fn containerd_bin(version: &str) -> Option<PathBuf> {
 /// containerd's config: contrib/cri/containerd-VERSION.toml (the CRI with
 /// handlers runc, myshim and myshim-cli) for a containerd in `d`.
 fn config(version: &str, d: &Path, myshim_cli: &Path) -> String {
-    let name = if version == "1.7" { "1.7" } else { "2.x" };
+    // 1.6 reads 1.7's config (version 2).
+    let name = if version.starts_with("1.") { "1.7" } else { "2.x" };
     let template = std::fs::read_to_string(repo().join(format!("contrib/cri/containerd-{name}.toml"))).unwrap();
     template
         .replace("@DIR@", &d.display().to_string())
@@ -687,10 +689,14 @@ macro_rules! cri_tests {
 }
 
 cri_tests! {
+    pod_containerd_1_6_myshim: pod_lifecycle("1.6", "myshim");
+    pod_containerd_1_6_myshim_cli: pod_lifecycle("1.6", "myshim-cli");
     pod_containerd_1_7_myshim: pod_lifecycle("1.7", "myshim");
     pod_containerd_1_7_myshim_cli: pod_lifecycle("1.7", "myshim-cli");
     pod_containerd_2_1_myshim: pod_lifecycle("2.1", "myshim");
     pod_containerd_2_1_myshim_cli: pod_lifecycle("2.1", "myshim-cli");
+    update_resources_containerd_1_6_myshim: update_resources("1.6", "myshim");
+    update_resources_containerd_1_6_myshim_cli: update_resources("1.6", "myshim-cli");
     update_resources_containerd_1_7_myshim: update_resources("1.7", "myshim");
     update_resources_containerd_1_7_myshim_cli: update_resources("1.7", "myshim-cli");
     update_resources_containerd_2_1_myshim: update_resources("2.1", "myshim");
