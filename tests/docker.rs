@@ -66,6 +66,7 @@ for_both_runtimes!(
     limits_inside,
     run_options,
     shared_namespaces,
+    device_rules,
 );
 
 /// `docker run --rm --runtime RT --network none OPTIONS IMAGE CMD`.
@@ -819,6 +820,59 @@ fn shared_namespaces(d: &Dockerd, rt: &str) {
     let host = std::fs::read_link("/proc/self/ns/pid").unwrap();
     let got = sh_rm(d, rt, &["--pid", "host"], "readlink /proc/self/ns/pid");
     assert_eq!(got, host.to_string_lossy(), "{rt}");
+}
+
+/// The devices cgroup as runc sets it: the config's rules, then runc's
+/// defaults (mknod of any node, `c *:* m` and `b *:* m`; the standard
+/// nodes; ptys; /dev/net/tun), and no rule of its own for the nodes of
+/// linux.devices (Docker sends `--device`'s permissions as a rule).
+/// Known to fail today: myshim allows rwm on every linux.devices node (so
+/// `--device X:r` is writable) and lacks the mknod and tun rules.
+fn device_rules(d: &Dockerd, rt: &str) {
+    let fuse = Path::new("/dev/fuse");
+    if fuse.exists() {
+        let got = sh_rm(
+            d,
+            rt,
+            &["--device", "/dev/fuse:/dev/myfuse:r"],
+            "cat /dev/null < /dev/myfuse && echo read; echo -n 2>/dev/null > /dev/myfuse && echo written; true",
+        );
+        assert_eq!(got, "read", "{rt}: --device /dev/fuse:r");
+        let got = sh_rm(d, rt, &["--device", "/dev/fuse"], "echo -n > /dev/fuse && echo written");
+        assert_eq!(got, "written", "{rt}: --device /dev/fuse");
+    }
+    // Any node may be made; only the allowed ones opened.
+    let out = run_rm(
+        d,
+        rt,
+        &[],
+        &["sh", "-c", "mknod /tmp/tty1 c 4 1 && mknod /tmp/loop b 7 0"],
+    );
+    assert!(out.success(), "{rt}: mknod: {out}");
+    let out = run_rm(
+        d,
+        rt,
+        &[],
+        &["sh", "-c", "mknod /tmp/tty1 c 4 1 && cat /dev/null < /tmp/tty1"],
+    );
+    assert!(
+        !out.success() && out.stderr.contains("Operation not permitted"),
+        "{rt}: {out}"
+    );
+    let out = run_rm(
+        d,
+        rt,
+        &[],
+        &["sh", "-c", "mknod /tmp/tun c 10 200 && cat /dev/null < /tmp/tun"],
+    );
+    assert!(out.success(), "{rt}: /dev/net/tun: {out}");
+    let got = sh_rm(
+        d,
+        rt,
+        &["--device-cgroup-rule", "c 4:1 r"],
+        "mknod /tmp/tty1 c 4 1 && cat /dev/null < /tmp/tty1 && echo read",
+    );
+    assert_eq!(got, "read", "{rt}: --device-cgroup-rule");
 }
 
 /// dockerd stopped with containers running (one paused) under both
