@@ -130,8 +130,12 @@ impl Cri {
             ids: RefCell::new(vec![]),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while c.call("Version", json!({})).is_err() {
-            assert!(Instant::now() < deadline, "containerd did not come up: {}", c.log());
+        while let Err(e) = c.call("Version", json!({})) {
+            assert!(
+                Instant::now() < deadline,
+                "containerd's CRI did not come up: {e}\n{}",
+                c.log()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         c.import_images();
