@@ -686,6 +686,63 @@ fn container_stats(version: &str, handler: &str) {
     c.assert_clean();
 }
 
+/// Waits (bounded) until container `id` has exited; its status.
+fn wait_exited(c: &Cri, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = c.status(id);
+        if s["state"] == "CONTAINER_EXITED" {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "{id} never exited: {s}\n{}", c.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A container that exits by itself reports its code, and the pod's shim
+/// runs its replacement (what kubelet does on a restart: attempt 1 of the
+/// same name, in the same pod, after the old one is removed).
+fn exit_and_restart(version: &str, handler: &str) {
+    let Some(c) = Cri::start(version) else { return };
+    let pod = c.run_pod("r", handler, "CONTAINER");
+    let keep = c.start_container(&pod, "keep", "sleep 100000", 0);
+    let first = c.start_container(&pod, "r", "echo attempt 0; exit 7", 0);
+    let s = wait_exited(&c, &first);
+    assert_eq!((int(&s["exit_code"]), s["reason"].as_str()), (7, Some("Error")), "{s}");
+    c.cri("RemoveContainer", json!({"container_id": first}));
+    let second = c.start_container(&pod, "r", "echo attempt 1; exit 0", 0);
+    let s = wait_exited(&c, &second);
+    assert_eq!(
+        (int(&s["exit_code"]), s["reason"].as_str()),
+        (0, Some("Completed")),
+        "{s}"
+    );
+    c.wait_log("r", "r", "attempt 1");
+    assert_eq!(c.status(&keep)["state"], "CONTAINER_RUNNING");
+    assert_one_shim_per_pod(&c, handler, &[&pod.0]);
+    c.cri("StopPodSandbox", json!({"pod_sandbox_id": pod.0}));
+    c.cri("RemovePodSandbox", json!({"pod_sandbox_id": pod.0}));
+    c.assert_clean();
+}
+
+/// A container past its memory limit is OOM-killed and the CRI says so
+/// (containerd gets it from the shim's TaskOOM event).
+fn oom_killed(version: &str, handler: &str) {
+    let Some(c) = Cri::start(version) else { return };
+    let pod = c.run_pod("o", handler, "CONTAINER");
+    // tail keeps the last 10 lines; /dev/zero has no newline, so all of it.
+    let id = c.start_container(&pod, "o", "exec tail /dev/zero", 16);
+    let s = wait_exited(&c, &id);
+    assert_eq!(
+        (int(&s["exit_code"]), s["reason"].as_str()),
+        (137, Some("OOMKilled")),
+        "{s}"
+    );
+    c.cri("StopPodSandbox", json!({"pod_sandbox_id": pod.0}));
+    c.cri("RemovePodSandbox", json!({"pod_sandbox_id": pod.0}));
+    c.assert_clean();
+}
+
 macro_rules! cri_tests {
     ($($name:ident: $f:ident($version:literal, $handler:literal);)*) => {
         $(#[test] fn $name() { $f($version, $handler); })*
@@ -709,6 +766,14 @@ cri_tests! {
     shared_pid_stop_containerd_1_7_myshim_cli: shared_pid_namespace_stop("1.7", "myshim-cli");
     shared_pid_stop_containerd_2_1_myshim: shared_pid_namespace_stop("2.1", "myshim");
     shared_pid_stop_containerd_2_1_myshim_cli: shared_pid_namespace_stop("2.1", "myshim-cli");
+    exit_and_restart_containerd_1_7_myshim: exit_and_restart("1.7", "myshim");
+    exit_and_restart_containerd_1_7_myshim_cli: exit_and_restart("1.7", "myshim-cli");
+    exit_and_restart_containerd_2_1_myshim: exit_and_restart("2.1", "myshim");
+    exit_and_restart_containerd_2_1_myshim_cli: exit_and_restart("2.1", "myshim-cli");
+    oom_killed_containerd_1_7_myshim: oom_killed("1.7", "myshim");
+    oom_killed_containerd_1_7_myshim_cli: oom_killed("1.7", "myshim-cli");
+    oom_killed_containerd_2_1_myshim: oom_killed("2.1", "myshim");
+    oom_killed_containerd_2_1_myshim_cli: oom_killed("2.1", "myshim-cli");
     container_stats_containerd_1_7_myshim: container_stats("1.7", "myshim");
     container_stats_containerd_1_7_myshim_cli: container_stats("1.7", "myshim-cli");
     container_stats_containerd_2_1_myshim: container_stats("2.1", "myshim");
