@@ -743,6 +743,46 @@ fn oom_killed(version: &str, handler: &str) {
     c.assert_clean();
 }
 
+/// ExecSync past its timeout fails and its process is killed (containerd
+/// kills the exec; the init stays).
+fn exec_timeout(version: &str, handler: &str) {
+    let Some(c) = Cri::start(version) else { return };
+    let pod = c.run_pod("e", handler, "CONTAINER");
+    let id = c.start_container(&pod, "e", "sleep 100000", 0);
+    let r = c.call(
+        "ExecSync",
+        json!({"container_id": id, "cmd": ["sleep", "1000"], "timeout": 1}),
+    );
+    assert!(r.is_err(), "ExecSync past its timeout: {r:?}");
+    let procs = Path::new("/sys/fs/cgroup/pids")
+        .join(c.cgroup_parent.trim_start_matches('/'))
+        .join(&id)
+        .join("cgroup.procs");
+    let procs = if procs.exists() {
+        procs
+    } else {
+        // cgroup v2: one hierarchy.
+        Path::new("/sys/fs/cgroup")
+            .join(c.cgroup_parent.trim_start_matches('/'))
+            .join(&id)
+            .join("cgroup.procs")
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let pids = std::fs::read_to_string(&procs).unwrap();
+        if pids.lines().count() == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the timed-out exec still runs: {pids}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (out, _, code) = c.exec(&id, &["echo", "after"]);
+    assert_eq!((out.as_str(), code), ("after\n", 0));
+    c.cri("StopPodSandbox", json!({"pod_sandbox_id": pod.0}));
+    c.cri("RemovePodSandbox", json!({"pod_sandbox_id": pod.0}));
+    c.assert_clean();
+}
+
 macro_rules! cri_tests {
     ($($name:ident: $f:ident($version:literal, $handler:literal);)*) => {
         $(#[test] fn $name() { $f($version, $handler); })*
@@ -774,6 +814,10 @@ cri_tests! {
     oom_killed_containerd_1_7_myshim_cli: oom_killed("1.7", "myshim-cli");
     oom_killed_containerd_2_1_myshim: oom_killed("2.1", "myshim");
     oom_killed_containerd_2_1_myshim_cli: oom_killed("2.1", "myshim-cli");
+    exec_timeout_containerd_1_7_myshim: exec_timeout("1.7", "myshim");
+    exec_timeout_containerd_1_7_myshim_cli: exec_timeout("1.7", "myshim-cli");
+    exec_timeout_containerd_2_1_myshim: exec_timeout("2.1", "myshim");
+    exec_timeout_containerd_2_1_myshim_cli: exec_timeout("2.1", "myshim-cli");
     container_stats_containerd_1_7_myshim: container_stats("1.7", "myshim");
     container_stats_containerd_1_7_myshim_cli: container_stats("1.7", "myshim-cli");
     container_stats_containerd_2_1_myshim: container_stats("2.1", "myshim");
