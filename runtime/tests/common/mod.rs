@@ -94,8 +94,10 @@ impl Env {
 
     /// `myshim --root ROOT args...`; every id it may create is remembered.
     pub fn cmd(&self, args: &[&str]) -> Command {
-        if let Some(pos) = args.iter().position(|a| ["create", "run"].contains(a)) {
-            if let Some(id) = args[pos + 1..].iter().find(|a| !a.starts_with('-')) {
+        // `create`/`run [options] <id>`: options take values (-b BUNDLE), so
+        // the id is the last argument, not the first one without a dash.
+        if args.iter().any(|a| ["create", "run"].contains(a)) {
+            if let Some(id) = args.last().filter(|a| !a.starts_with('-')) {
                 self.ids.borrow_mut().push(id.to_string());
             }
         }
