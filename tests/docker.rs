@@ -219,38 +219,43 @@ fn tty_and_resize(d: &Dockerd, rt: &str) {
         .map(|a| quote(&a.to_string_lossy()))
         .collect::<Vec<_>>()
         .join(" ");
-    let inside = "tty; stty size; touch /m/ready; i=0; \
-                  while [ \"$(stty size)\" = '30 100' ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; \
-                  stty size; exit 4";
+    // The size at start; /m/ready tells the pty's side to resize; the new size.
+    let inside = quote(
+        "tty; stty size; touch /m/ready; i=0; \
+         while [ \"$(stty size)\" = '30 100' ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; \
+         stty size; exit 4",
+    );
+    let resize = format!(
+        "stty rows 30 cols 100; (while [ ! -e {ready} ]; do sleep 0.1; done; stty rows 40 cols 120 </dev/tty) & ",
+        ready = quote(&ready.to_string_lossy()),
+    );
+    let check = |what: &str, out: Out| {
+        let lines: Vec<&str> = out.stdout.lines().map(|l| l.trim_matches(['\0', '\r'])).collect();
+        assert_eq!(out.code(), Some(4), "{rt}: {what}: {out}");
+        assert!(
+            lines.iter().any(|l| l.contains("/dev/pts/")),
+            "{rt}: {what}: no pty: {out}"
+        );
+        let sizes: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| l.contains(' ') && l.chars().all(|c| c.is_ascii_digit() || c == ' '))
+            .collect();
+        assert_eq!(sizes, ["30 100", "40 120"], "{rt}: {what}: {out}");
+    };
+    let bind = format!("{}:/m", marks.display());
     let name = format!("tty-{rt}");
     let _c = Container::named(d, &name);
     let script = format!(
-        "stty rows 30 cols 100; \
-         (while [ ! -e {ready} ]; do sleep 0.1; done; stty rows 40 cols 120 </dev/tty) & \
-         {prefix} run -it --name {name} --runtime {rt} --network none -v {marks}:/m {IMAGE} sh -c {inside}",
-        ready = quote(&ready.to_string_lossy()),
-        marks = quote(&marks.to_string_lossy()),
-        inside = quote(inside),
+        "{resize}{prefix} run -it --name {name} --runtime {rt} --network none -v {bind} {IMAGE} sh -c {inside}",
+        bind = quote(&bind),
     );
-    let out = in_pty(d, &script);
-    let lines: Vec<&str> = out.stdout.lines().map(|l| l.trim_matches(['\0', '\r'])).collect();
-    assert_eq!(out.code(), Some(4), "{rt}: {out}");
-    assert!(lines.iter().any(|l| l.contains("/dev/pts/")), "{rt}: no pty: {out}");
-    let sizes: Vec<&str> = lines
-        .iter()
-        .copied()
-        .filter(|l| l.contains(' ') && l.chars().all(|c| c.is_ascii_digit() || c == ' '))
-        .collect();
-    assert_eq!(sizes, ["30 100", "40 120"], "{rt}: {out}");
+    check("docker run -it", in_pty(d, &script));
 
-    let c = Container::run(d, &format!("ttyexec-{rt}"), rt, &[], &["sleep", "1000"]);
-    let script = format!(
-        "stty rows 33 cols 111; {prefix} exec -it {} sh -c 'stty size; exit 5'",
-        c.name
-    );
-    let out = in_pty(d, &script);
-    assert_eq!(out.code(), Some(5), "{rt}: {out}");
-    assert!(out.stdout.contains("33 111"), "{rt}: {out}");
+    let c = Container::run(d, &format!("ttyexec-{rt}"), rt, &["-v", &bind], &["sleep", "1000"]);
+    std::fs::remove_file(&ready).unwrap();
+    let script = format!("{resize}{prefix} exec -it {} sh -c {inside}", c.name);
+    check("docker exec -it", in_pty(d, &script));
 }
 
 fn exec(d: &Dockerd, rt: &str) {
@@ -551,6 +556,25 @@ fn update_up_and_down(d: &Dockerd, rt: &str) {
         )
     };
     assert_eq!((quota.as_str(), pids.as_str()), ("50000", "20"), "{rt}");
+
+    // Paused, and stopped (applied at the next start).
+    d.ok(&["pause", &c.name]);
+    d.ok(&["update", "--cpus", "1.5", &c.name]);
+    d.ok(&["unpause", &c.name]);
+    let quota = if cgroup2_host() {
+        c.sh("cut -d' ' -f1 /sys/fs/cgroup/cpu.max")
+    } else {
+        c.sh("cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us")
+    };
+    assert_eq!(quota, "150000", "{rt}: updated while paused");
+    d.ok(&["stop", "-t", "0", &c.name]);
+    d.ok(&["update", "--memory", "128m", "--memory-swap", "256m", &c.name]);
+    d.ok(&["start", &c.name]);
+    assert_eq!(
+        memory_limits_inside(&c),
+        (128 * MIB, 256 * MIB),
+        "{rt}: updated while stopped"
+    );
 }
 
 fn read_only_and_tmpfs(d: &Dockerd, rt: &str) {
