@@ -68,6 +68,8 @@ for_both_runtimes!(
     shared_namespaces,
     device_rules,
     home_from_passwd,
+    io_integrity,
+    rm_with_execs_running,
 );
 
 /// `docker run --rm --runtime RT --network none OPTIONS IMAGE CMD`.
@@ -930,6 +932,80 @@ fn home_from_passwd(d: &Dockerd, rt: &str) {
         "/home/u",
         "{rt}: exec -u 1000"
     );
+}
+
+/// Megabytes through stdin (docker run -i ends at EOF) and stdout (attached,
+/// and in the log), byte for byte.
+fn io_integrity(d: &Dockerd, rt: &str) {
+    // xorshift: deterministic bytes without a dependency.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let input: Vec<u8> = (0..5_000_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let mut md5 = Command::new("md5sum");
+    md5.arg("-");
+    let want = docker::run(md5, Some(&input)).stdout;
+    let mut args = vec![
+        "run",
+        "-i",
+        "--rm",
+        "--runtime",
+        rt,
+        "--network",
+        "none",
+        IMAGE,
+        "md5sum",
+    ];
+    let out = d.docker_input(&args, &input);
+    assert!(out.success(), "{rt}: {out}");
+    assert_eq!(out.stdout, want, "{rt}: stdin");
+
+    let seq: String = (1..=300_000).map(|n| format!("{n}\n")).collect();
+    args.truncate(1);
+    args.extend([
+        "--rm",
+        "--runtime",
+        rt,
+        "--network",
+        "none",
+        IMAGE,
+        "seq",
+        "1",
+        "300000",
+    ]);
+    let out = d.docker(&args);
+    assert!(
+        out.stdout == seq,
+        "{rt}: attached stdout differs: {} bytes",
+        out.stdout.len()
+    );
+    let c = Container::run(d, &format!("seq-{rt}"), rt, &[], &["seq", "1", "300000"]);
+    d.ok(&["wait", &c.name]);
+    let logs = d.ok(&["logs", &c.name]);
+    assert!(logs == seq, "{rt}: logged stdout differs: {} bytes", logs.len());
+}
+
+/// docker rm -f of a container with execs running removes them all.
+fn rm_with_execs_running(d: &Dockerd, rt: &str) {
+    let c = Container::run(d, &format!("rmexec-{rt}"), rt, &[], &["sleep", "1000"]);
+    c.exec_with(&["-d"], &["sleep", "999"]);
+    c.exec_with(&["-d"], &["sh", "-c", "sleep 998"]);
+    let id = c.id();
+    drop(c);
+    assert_gone(d, rt, &id);
+    // No process is left in any cgroup of the container.
+    let left: Vec<_> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| std::fs::read_to_string(e.path().join("cgroup")).is_ok_and(|c| c.contains(&id)))
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "{rt}: processes left: {left:?}");
 }
 
 /// dockerd stopped with containers running (one paused) under both
