@@ -124,10 +124,13 @@ fn root_run_exit_codes_tty_exec_logs_attach() {
     assert!(out.stdout.contains("sized"), "{out:?}");
 
     // A resize of the caller's terminal reaches the container's (stty sets
-    // rows and cols one at a time: the final size is awaited).
+    // rows and cols one at a time: the final size is awaited). SIGWINCH goes
+    // to podman (the shell's $$ after exec) until it ends: one sent before
+    // podman handles it would be lost, and it asks for the size anew.
     let ready = p.shell_line(&["exec", "rz", "test", "-e", "/tmp/ready"]);
     let setup = format!(
-        "stty rows 30 cols 90; (until {ready} 2>/dev/null; do sleep 0.1; done; stty -F /dev/tty rows 40 cols 100) & "
+        "stty rows 30 cols 90; (until {ready} 2>/dev/null; do sleep 0.1; done; stty -F /dev/tty rows 40 cols 100; \
+         while kill -WINCH $$ 2>/dev/null; do sleep 0.5; done) & exec "
     );
     let watch = "touch /tmp/ready; while [ \"$(stty size)\" != '40 100' ]; do sleep 0.1; done; stty size";
     let out = p.in_pty(&setup, &run(&["--rm", "-it", "--name", "rz"], &["sh", "-c", watch]));
@@ -474,7 +477,9 @@ fn root_mounts_users_namespaces_capabilities_init_cp() {
         let mut lines = out.lines();
         let pid1 = lines.next().unwrap_or_default();
         assert!(pid1.contains("init"), "pid 1 is {pid1:?} ({init})");
-        assert_eq!(lines.next(), Some("2 1"), "{out}");
+        // The command's pid depends on the runtime (runc's own stages take some).
+        let ids: Vec<&str> = lines.next().unwrap_or_default().split_whitespace().collect();
+        assert!(ids.len() == 2 && ids[0] != "1" && ids[1] == "1", "{out}");
     } else {
         eprintln!("--init not tested: no catatonit or tini-static");
     }
