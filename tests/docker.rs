@@ -700,6 +700,10 @@ fn init(d: &Dockerd, rt: &str) {
     assert!(got.starts_with("/sbin/docker-init -- sh -c"), "{rt}: pid 1 is {got:?}");
     let out = run_rm(d, rt, &["--init"], &["sh", "-c", "exit 3"]);
     assert_eq!(out.code(), Some(3), "{rt}: {out}");
+    // docker-init passes docker stop's TERM on: sleep dies of it (128 + 15).
+    let c = Container::run(d, &format!("init-{rt}"), rt, &["--init"], &["sleep", "1000"]);
+    d.ok(&["stop", "-t", "60", &c.name]);
+    assert_eq!(d.inspect(&c.name, "{{.State.ExitCode}}"), "143", "{rt}");
 }
 
 fn healthcheck(d: &Dockerd, rt: &str) {
@@ -1106,6 +1110,44 @@ fn live_restore() {
         let id = c.id();
         d.ok(&["rm", &c.name]);
         assert_gone(&d, rt, &id);
+    }
+}
+
+/// `--restart always` containers of both runtimes come back when dockerd
+/// (no live-restore) is restarted; `unless-stopped` after docker stop does not.
+#[test]
+fn restart_always_across_daemon_restart() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let d = Dockerd::start();
+    let mut cs = vec![];
+    for rt in [RT_SHIM, RT_CLI] {
+        let always = Container::run(
+            &d,
+            &format!("always-{rt}"),
+            rt,
+            &["--restart", "always"],
+            &["sleep", "1000"],
+        );
+        let stopped = Container::run(
+            &d,
+            &format!("stopped-{rt}"),
+            rt,
+            &["--restart", "unless-stopped"],
+            &["sleep", "1000"],
+        );
+        d.ok(&["stop", "-t", "0", &stopped.name]);
+        let pid = d.inspect(&always.name, "{{.State.Pid}}");
+        cs.push((rt, always, stopped, pid));
+    }
+    d.restart_daemon();
+    for (rt, always, stopped, pid) in &cs {
+        d.wait_inspect(&always.name, "{{.State.Status}}", "running");
+        assert_ne!(&d.inspect(&always.name, "{{.State.Pid}}"), pid, "{rt}: the old init");
+        assert_eq!(always.sh("echo exec ok"), "exec ok", "{rt}");
+        assert_eq!(d.inspect(&stopped.name, "{{.State.Status}}"), "exited", "{rt}");
     }
 }
 
