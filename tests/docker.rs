@@ -70,6 +70,7 @@ for_both_runtimes!(
     home_from_passwd,
     io_integrity,
     rm_with_execs_running,
+    cgroup_ns_parent_and_pids,
 );
 
 /// `docker run --rm --runtime RT --network none OPTIONS IMAGE CMD`.
@@ -1010,6 +1011,43 @@ fn rm_with_execs_running(d: &Dockerd, rt: &str) {
         .map(|e| e.file_name())
         .collect();
     assert!(left.is_empty(), "{rt}: processes left: {left:?}");
+}
+
+/// --cgroupns private roots every hierarchy at the container's cgroup;
+/// --cgroup-parent places it; --pids-limit stops a fork.
+fn cgroup_ns_parent_and_pids(d: &Dockerd, rt: &str) {
+    let got = sh_rm(
+        d,
+        rt,
+        &["--cgroupns", "private"],
+        "cut -d: -f3 /proc/self/cgroup | sort -u",
+    );
+    assert_eq!(got, "/", "{rt}: /proc/self/cgroup in a private cgroup namespace");
+    let parent = format!("{}/custom-{rt}", d.cgroup_parent);
+    let c = Container::run(
+        d,
+        &format!("parent-{rt}"),
+        rt,
+        &["--cgroup-parent", &parent],
+        &["sleep", "1000"],
+    );
+    let pid = d.inspect(&c.name, "{{.State.Pid}}");
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let want = format!("{parent}/{}", c.id());
+    for line in cgroups.lines() {
+        assert!(line.ends_with(&format!(":{want}")), "{rt}: {line}, not in {want}");
+    }
+    let out = run_rm(
+        d,
+        rt,
+        &["--pids-limit", "5"],
+        &[
+            "sh",
+            "-c",
+            "for i in 1 2 3 4 5 6 7 8; do sleep 10 & done; kill $(jobs -p) 2>/dev/null; true",
+        ],
+    );
+    assert!(out.stderr.contains("can't fork"), "{rt}: {out}");
 }
 
 /// dockerd stopped with containers running (one paused) under both
