@@ -428,8 +428,11 @@ fn cgroup_hierarchies() -> impl Iterator<Item = PathBuf> {
     dirs.into_iter()
 }
 
-/// SIGKILL to every process in the cgroup tree `dir` (one this test made).
+/// SIGKILL to every process in the cgroup tree `dir` (one this test made),
+/// thawed first: a frozen process would not die.
 fn kill_cgroup_tree(dir: &Path) {
+    let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+    let _ = std::fs::write(dir.join("cgroup.freeze"), "0");
     for sub in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         if sub.file_type().is_ok_and(|t| t.is_dir()) {
             kill_cgroup_tree(&sub.path());
