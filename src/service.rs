@@ -2,14 +2,14 @@
 //! the myshim runtime (run in process), the process table and the events
 //! containerd expects. Everything runs on one thread. The runtime calls that
 //! clone, run hooks or wait for processes run in the fork helper while the
-//! loop awaits their reply; a handler holds the table for its whole run, as
-//! containerd's Go shim serializes its requests, and Wait waits without it.
+//! loop awaits their reply, without holding the process table: a slow hook
+//! of one container does not stall the requests for the others of its pod
+//! (see [`Table`] for the exits that come meanwhile). Wait waits without it.
 
 use crate::events::{Event, Events};
 use crate::io::{Background, Paths, ProcessIo};
 use crate::spawner;
-use crate::table::{rpc_error, Exit, Exited, Proc, Table, Task};
-use anyhow::Context as _;
+use crate::table::{rpc_error, Exit, Exited, Proc, Recorded, Table, Task};
 use async_trait::async_trait;
 use containerd_shim::asynchronous::util::write_str_to_file;
 use containerd_shim::protos::events::task::{
@@ -182,18 +182,58 @@ impl Service {
 
     async fn record_exit(&self, pid: i32, status: u32) {
         let mut table = self.lock().await;
-        if let Some(exited) = table.record_exit(pid, Exit { status, at: now() }) {
-            // An init killed for memory: TaskOOM comes before its TaskExit.
-            if exited.is_init() {
-                self.publish_new_ooms(&mut table, &exited.container_id);
-                if let Err(e) = container::kill_leftovers(&state_root(&self.namespace), &exited.container_id) {
-                    log::warn!("container {:?}: killing what its init left: {e:#}", exited.container_id);
-                }
-            }
-            self.publish_exit(exited);
+        if let Recorded::Publish(exited) = table.record_exit(pid, Exit { status, at: now() }) {
+            self.publish_exit_of(&mut table, exited);
         }
         drop(table);
         self.exits.notify_waiters();
+    }
+
+    /// TaskExit, after what must come before it: for an init, a TaskOOM
+    /// for a kill not reported yet, and the end of what it left behind.
+    fn publish_exit_of(&self, table: &mut Table, exited: Exited) {
+        if exited.is_init() {
+            self.publish_new_ooms(table, &exited.container_id);
+            if let Err(e) = container::kill_leftovers(&state_root(&self.namespace), &exited.container_id) {
+                log::warn!("container {:?}: killing what its init left: {e:#}", exited.container_id);
+            }
+        }
+        self.publish_exit(exited);
+    }
+
+    /// Publishes the exit of `id`'s process `exec_id` (the init when empty)
+    /// if it came while it was being started or spawned.
+    fn publish_exit_held_back(&self, table: &mut Table, id: &str, exec_id: &str) {
+        let Ok(proc) = table.process_mut(id, exec_id) else {
+            return;
+        };
+        proc.starting = false;
+        let held_back = std::mem::take(&mut proc.exit_deferred);
+        if let (true, Some(exit)) = (held_back, proc.exit.clone()) {
+            let exited = Exited {
+                container_id: id.to_string(),
+                id: if exec_id.is_empty() { id } else { exec_id }.to_string(),
+                pid: proc.pid,
+                exit,
+            };
+            self.publish_exit_of(table, exited);
+            self.exits.notify_waiters();
+        }
+    }
+
+    /// Registers a just-spawned process's pid, taking an exit that came
+    /// before (see [`Table::claim_exit`]); it is published by the caller
+    /// after the process's start event.
+    fn claim_early_exit(table: &mut Table, id: &str, exec_id: &str) -> TtrpcResult<()> {
+        let proc = table.process_mut(id, exec_id)?;
+        let (pid, gone) = (proc.pid, proc.pidfd.as_ref().is_none_or(pidfd_exited));
+        if let Some(exit) = table.claim_exit(pid, gone) {
+            let proc = table.process_mut(id, exec_id)?;
+            proc.exit = Some(exit);
+            proc.pidfd = None;
+            proc.exit_deferred = true;
+        }
+        Ok(())
     }
 
     /// TaskOOM for OOM kills in the container not reported yet.
@@ -299,33 +339,78 @@ impl Service {
         Ok(Proc::new(spawned.pid, Some(spawned.pidfd), io, None))
     }
 
-    /// Starts the pending exec `exec_id` of task `id`. A failed spawn leaves
-    /// it created (it can be deleted); a process that runs but cannot be
-    /// wired up is killed (its exit is reported as usual).
-    async fn spawn_exec(&self, proc: &mut Proc, id: &str, exec_id: &str) -> anyhow::Result<()> {
-        let process = proc
-            .pending
-            .take()
-            .with_context(|| format!("process {exec_id} already started"))?;
-        let spawned = match proc.io.take_stdio() {
-            Ok(stdio) => spawner::exec(state_root(&self.namespace), id, process.clone(), raw(&stdio)).await,
-            Err(e) => Err(e),
+    /// Starts the pending exec `exec_id` of task `id`, the table free while
+    /// the helper spawns it; returns its pid. A failed spawn leaves it
+    /// created (it can be deleted); a process that runs but cannot be wired
+    /// up is killed (its exit is reported as usual).
+    async fn spawn_exec(&self, id: &str, exec_id: &str) -> TtrpcResult<i32> {
+        let (process, stdio) = {
+            let mut table = self.lock().await;
+            let proc = table.process_mut(id, exec_id)?;
+            let process = proc
+                .pending
+                .take()
+                .ok_or_else(|| rpc_error(Code::FAILED_PRECONDITION, format!("process {exec_id} already started")))?;
+            match proc.io.take_stdio() {
+                Ok(stdio) => (process, stdio),
+                Err(e) => {
+                    proc.pending = Some(process);
+                    return Err(internal(e));
+                }
+            }
         };
-        let spawned = spawned.inspect_err(|_| proc.pending = Some(process))?;
-        proc.pid = spawned.pid;
-        let pidfd = proc.pidfd.insert(spawned.pidfd);
-        if let Some(master) = spawned.console {
-            if let Err(e) = proc.io.attach_console(master) {
-                let _ = container::pidfd_kill(pidfd, libc::SIGKILL);
+        let spawned = spawner::exec(state_root(&self.namespace), id, process.clone(), raw(&stdio)).await;
+        drop(stdio);
+        let mut table = self.lock().await;
+        let table = &mut *table;
+        let proc = match table.process_mut(id, exec_id) {
+            Ok(proc) => proc,
+            Err(e) => {
+                // Deleted meanwhile: what was spawned must not run on untracked.
+                if let Ok(spawned) = &spawned {
+                    let _ = container::pidfd_kill(&spawned.pidfd, libc::SIGKILL);
+                }
                 return Err(e);
             }
+        };
+        let spawned = match spawned {
+            Ok(spawned) => spawned,
+            Err(e) => {
+                proc.pending = Some(process);
+                return Err(internal(e));
+            }
+        };
+        proc.pid = spawned.pid;
+        proc.pidfd = Some(spawned.pidfd);
+        if let Some(master) = spawned.console {
+            if let Err(e) = proc.io.attach_console(master) {
+                if let Some(pidfd) = &proc.pidfd {
+                    let _ = container::pidfd_kill(pidfd, libc::SIGKILL);
+                }
+                return Err(internal(e));
+            }
         }
-        Ok(())
+        // Until the caller has published TaskExecStarted, an exit waits.
+        proc.starting = true;
+        let pid = proc.pid;
+        Self::claim_early_exit(table, id, exec_id)?;
+        Ok(pid)
     }
 }
 
+/// Whether the process behind `pidfd` has exited (a pidfd polls readable then).
+fn pidfd_exited(pidfd: &OwnedFd) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one live pollfd, no wait.
+    unsafe { libc::poll(&mut pfd, 1, 0) > 0 }
+}
+
 fn already_exists(table: &Table, id: &str) -> TtrpcResult<()> {
-    match table.tasks.contains_key(id) {
+    match table.has(id) {
         true => Err(rpc_error(Code::ALREADY_EXISTS, format!("task {id} already exists"))),
         false => Ok(()),
     }
@@ -346,39 +431,20 @@ async fn detached<T: Send + 'static>(
 /// The bodies of the handlers that must not be cut halfway (see `detached`).
 impl Service {
     async fn create_task(&self, req: api::CreateTaskRequest) -> TtrpcResult<api::CreateTaskResponse> {
-        already_exists(&*self.lock().await, &req.id)?;
-        // Opened before the table is taken: a binary:// logger may take its time.
-        let paths = Paths::new(&req.stdin, &req.stdout, &req.stderr, req.terminal);
-        let io = ProcessIo::open(paths).await.map_err(internal)?;
-        let mut table = self.lock().await;
-        already_exists(&table, &req.id)?;
-        let bundle = PathBuf::from(&req.bundle);
-        let rootfs_mounted = !req.rootfs.is_empty();
-        if rootfs_mounted {
-            mount_rootfs(&bundle, &req.rootfs)?;
+        {
+            let mut table = self.lock().await;
+            already_exists(&table, &req.id)?;
+            table.creating.insert(req.id.clone());
         }
-        let init = self.spawn_init(&req.id, &bundle, io).await.inspect_err(|_| {
-            if rootfs_mounted {
-                unmount_rootfs(&bundle);
-            }
-        });
-        let init = init.map_err(internal)?;
-        let pid = init.pid;
-        let oom = container::oom_watch(&state_root(&self.namespace), &req.id)
-            .inspect_err(|e| log::debug!("{}: no OOM events: {e:#}", req.id))
-            .ok();
-        let oom_watcher = oom.as_ref().and_then(|watch| self.watch_ooms(&req.id, watch));
-        table.tasks.insert(
-            req.id.clone(),
-            Task {
-                bundle,
-                rootfs_mounted,
-                init,
-                execs: HashMap::new(),
-                oom,
-                _oom_watcher: oom_watcher,
-            },
-        );
+        let made = self.make_task(&req).await;
+        let mut table = self.lock().await;
+        table.creating.remove(&req.id);
+        let task = made?;
+        let pid = task.init.pid;
+        table.tasks.insert(req.id.clone(), task);
+        // An exit before the pid was registered (an OOM kill, a kill from
+        // outside) waits for TaskCreate.
+        Self::claim_early_exit(&mut table, &req.id, "")?;
         self.publish(
             TASK_CREATE_EVENT_TOPIC,
             TaskCreate {
@@ -396,6 +462,7 @@ impl Service {
                 ..Default::default()
             },
         );
+        self.publish_exit_held_back(&mut table, &req.id, "");
         drop(table);
         crate::trim_heap();
         Ok(api::CreateTaskResponse {
@@ -404,35 +471,66 @@ impl Service {
         })
     }
 
+    /// The part of create that runs without the table: stdio, the rootfs,
+    /// the runtime's create (hooks included) and the OOM watch.
+    async fn make_task(&self, req: &api::CreateTaskRequest) -> TtrpcResult<Task> {
+        let paths = Paths::new(&req.stdin, &req.stdout, &req.stderr, req.terminal);
+        let io = ProcessIo::open(paths).await.map_err(internal)?;
+        let bundle = PathBuf::from(&req.bundle);
+        let rootfs_mounted = !req.rootfs.is_empty();
+        if rootfs_mounted {
+            mount_rootfs(&bundle, &req.rootfs)?;
+        }
+        let init = self.spawn_init(&req.id, &bundle, io).await.inspect_err(|_| {
+            if rootfs_mounted {
+                unmount_rootfs(&bundle);
+            }
+        });
+        let init = init.map_err(internal)?;
+        let oom = container::oom_watch(&state_root(&self.namespace), &req.id)
+            .inspect_err(|e| log::debug!("{}: no OOM events: {e:#}", req.id))
+            .ok();
+        let oom_watcher = oom.as_ref().and_then(|watch| self.watch_ooms(&req.id, watch));
+        Ok(Task {
+            bundle,
+            rootfs_mounted,
+            init,
+            execs: HashMap::new(),
+            oom,
+            _oom_watcher: oom_watcher,
+            deleting: false,
+        })
+    }
+
     async fn start_process(&self, req: api::StartRequest) -> TtrpcResult<api::StartResponse> {
-        let mut table = self.lock().await;
         if req.exec_id.is_empty() {
-            let pid = table.task(&req.id)?.init.pid;
-            spawner::start(state_root(&self.namespace), &req.id)
-                .await
-                .map_err(failed_precondition)?;
-            self.publish(
-                TASK_START_EVENT_TOPIC,
-                TaskStart {
-                    container_id: req.id.clone(),
-                    pid: pid as u32,
-                    ..Default::default()
-                },
-            );
+            let pid = {
+                let mut table = self.lock().await;
+                let init = &mut table.task_mut(&req.id)?.init;
+                init.starting = true;
+                init.pid
+            };
+            let started = spawner::start(state_root(&self.namespace), &req.id).await;
+            let mut table = self.lock().await;
+            if started.is_ok() {
+                self.publish(
+                    TASK_START_EVENT_TOPIC,
+                    TaskStart {
+                        container_id: req.id.clone(),
+                        pid: pid as u32,
+                        ..Default::default()
+                    },
+                );
+            }
+            self.publish_exit_held_back(&mut table, &req.id, "");
+            started.map_err(failed_precondition)?;
             return Ok(api::StartResponse {
                 pid: pid as u32,
                 ..Default::default()
             });
         }
-        let proc = table.process_mut(&req.id, &req.exec_id)?;
-        if proc.pending.is_none() {
-            return Err(rpc_error(
-                Code::FAILED_PRECONDITION,
-                format!("process {} already started", req.exec_id),
-            ));
-        }
-        self.spawn_exec(proc, &req.id, &req.exec_id).await.map_err(internal)?;
-        let pid = proc.pid;
+        let pid = self.spawn_exec(&req.id, &req.exec_id).await?;
+        let mut table = self.lock().await;
         self.publish(
             TASK_EXEC_STARTED_EVENT_TOPIC,
             TaskExecStarted {
@@ -442,6 +540,7 @@ impl Service {
                 ..Default::default()
             },
         );
+        self.publish_exit_held_back(&mut table, &req.id, &req.exec_id);
         Ok(api::StartResponse {
             pid: pid as u32,
             ..Default::default()
@@ -474,16 +573,28 @@ impl Service {
             });
         }
         let task = table.task(&req.id)?;
+        if task.deleting {
+            return Err(rpc_error(
+                Code::FAILED_PRECONDITION,
+                format!("task {} is being deleted", req.id),
+            ));
+        }
         if task.init.exit.is_none() && self.status_of(&req.id, &task.init, false) == api::Status::RUNNING {
             return Err(rpc_error(
                 Code::FAILED_PRECONDITION,
                 format!("task {} is running", req.id),
             ));
         }
-        spawner::delete(state_root(&self.namespace), &req.id)
-            .await
-            .map_err(internal)?;
-        let task = table.tasks.remove(&req.id).expect("checked above");
+        table.task_mut(&req.id)?.deleting = true;
+        drop(table);
+        // poststop hooks run here: the table is free for the others.
+        let deleted = spawner::delete(state_root(&self.namespace), &req.id).await;
+        let mut table = self.lock().await;
+        if let Err(e) = deleted {
+            table.task_mut(&req.id)?.deleting = false;
+            return Err(internal(e));
+        }
+        let task = table.tasks.remove(&req.id).expect("kept while deleting");
         if task.rootfs_mounted {
             unmount_rootfs(&task.bundle);
         }

@@ -2,12 +2,14 @@
 //! containerd-shim crate starts short-lived blocking-pool threads (socket
 //! setup, reconnects), and cloning a process that has other threads and
 //! running ordinary Rust code in the child can deadlock. So before the loop
-//! starts the shim forks this helper, which stays single-threaded and runs
-//! the runtime's create and exec in process (no runtime binary is executed).
-//! It clones with CLONE_PARENT, so the containers are the shim's own
-//! children and its reaper sees their exits. It also runs start and delete,
-//! which run hooks and wait for processes: the shim awaits every reply on
-//! its event loop and never blocks on them.
+//! starts the shim forks this helper, which stays single-threaded. For each
+//! request it forks a worker, with CLONE_PARENT so that the worker and the
+//! containers it clones (CLONE_PARENT again) are the shim's own children
+//! and its reaper sees their exits. The worker runs the runtime's create,
+//! exec, start or delete in process (no runtime binary is executed), hooks
+//! included, replies on the request's own channel and exits: a slow hook
+//! holds up its own request only, and the shim awaits every reply on its
+//! event loop.
 
 use anyhow::{bail, Context, Result};
 use myshim_runtime::sync::{self, Channel};
@@ -16,7 +18,6 @@ use serde::{Deserialize, Serialize};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::sync::OnceLock;
-use tokio::io::unix::AsyncFd;
 
 #[derive(Serialize, Deserialize)]
 enum Request {
@@ -58,31 +59,6 @@ pub struct Spawned {
 }
 
 static HELPER: OnceLock<Channel> = OnceLock::new();
-
-/// One request at a time, its reply awaited on the event loop: the shim goes
-/// on with IO, exits and events while the helper creates (hooks included).
-static CALL: tokio::sync::Mutex<Option<Replies>> = tokio::sync::Mutex::const_new(None);
-
-/// The helper's replies, and whether one is still owed to a call that was
-/// given up (its future dropped, or an error after the request went out):
-/// the next call reads that one first, or it would take it for its own.
-struct Replies {
-    readable: AsyncFd<OwnedFd>,
-    owed: bool,
-}
-
-impl Replies {
-    async fn next(&mut self, helper: &Channel) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
-        // One datagram at a time: once readable, recv does not block.
-        self.readable.readable().await?.clear_ready();
-        let reply = helper.recv_bytes()?;
-        self.owed = false;
-        if reply.0.is_empty() {
-            return Err(HelperGone.into());
-        }
-        Ok(reply)
-    }
-}
 
 /// The helper exited (it is killed with the shim, or died of a bug).
 #[derive(Debug)]
@@ -168,26 +144,26 @@ fn spawned(reply: Option<Spawned>) -> Result<Spawned> {
     reply.context("the spawn helper started no process")
 }
 
+/// Sends `request` (with `stdio`) to the helper with a channel of its own
+/// for the reply, and awaits that on the event loop. A call given up (its
+/// future dropped) drops its channel: the worker's reply goes nowhere, and
+/// a process it started runs untracked, as its caller gave up on it.
 async fn call(request: &Request, stdio: &[RawFd]) -> Result<Option<Spawned>> {
     let helper = HELPER.get().context("the spawn helper is not running")?;
-    let mut replies = CALL.lock().await;
-    let replies = match &mut *replies {
-        Some(replies) => replies,
-        None => replies.insert(Replies {
-            readable: crate::io::register(helper.as_fd().try_clone_to_owned()?)?,
-            owed: false,
-        }),
-    };
-    if replies.owed {
-        // Whatever it was, its fds close here: a process it started runs
-        // untracked, as its caller gave up on it.
-        let _ = replies.next(helper).await?;
-    }
-    replies.owed = true;
-    if let Err(e) = helper.send_bytes(&serde_json::to_vec(request)?, stdio) {
+    let (ours, workers) = sync::pair()?;
+    let mut fds = vec![workers.raw()];
+    fds.extend(stdio);
+    if let Err(e) = helper.send_bytes(&serde_json::to_vec(request)?, &fds) {
         return Err(anyhow::Error::new(HelperGone).context(e));
     }
-    let (bytes, mut fds) = replies.next(helper).await?;
+    drop(workers);
+    let readable = crate::io::register(ours.as_fd().try_clone_to_owned()?)?;
+    // One datagram: once readable, recv does not block.
+    readable.readable().await?.clear_ready();
+    let (bytes, mut fds) = ours.recv_bytes()?;
+    if bytes.is_empty() {
+        bail!("the spawn helper's worker died before it replied");
+    }
     match serde_json::from_slice::<Reply>(&bytes).context("reply from the spawn helper")? {
         Reply::Err(e) => bail!("{e}"),
         Reply::Done => Ok(None),
@@ -220,54 +196,83 @@ fn serve(channel: Channel) {
     reset_stdio(null.as_ref());
     let mut failed_reads = 0;
     loop {
-        let result = match channel.recv_bytes() {
+        let (bytes, mut fds) = match channel.recv_bytes() {
             Ok((bytes, _)) if bytes.is_empty() => return, // the shim is gone
-            Ok((bytes, fds)) => {
-                failed_reads = 0;
-                let result = serde_json::from_slice::<Request>(&bytes)
-                    .context("request to the spawn helper")
-                    .and_then(|request| run(request, &fds));
-                reset_stdio(null.as_ref());
-                drop(fds);
-                result
-            }
-            // A request that could not be read still gets its reply; a
-            // channel that keeps failing is broken.
-            Err(e) if failed_reads < 3 => {
+            Ok(request) => request,
+            // A channel that keeps failing is broken.
+            Err(_) if failed_reads < 3 => {
                 failed_reads += 1;
-                Err(e)
+                continue;
             }
             Err(_) => return,
         };
-        crate::trim_heap();
-        let sent = match result {
-            Ok(Some(spawned)) => {
-                let mut out = vec![spawned.pidfd.as_raw_fd()];
-                out.extend(spawned.console.as_ref().map(|c| c.as_raw_fd()));
-                let reply = serde_json::to_vec(&Reply::Spawned { pid: spawned.pid }).unwrap_or_default();
-                channel.send_bytes(&reply, &out)
-            }
-            Ok(None) => channel.send_bytes(&serde_json::to_vec(&Reply::Done).unwrap_or_default(), &[]),
-            Err(e) => {
-                let mut text = format!("{e:#}");
-                if text.len() > ERROR_MAX {
-                    text.truncate(text.floor_char_boundary(ERROR_MAX));
-                    text.push_str(" [...]");
-                }
-                channel.send_bytes(&serde_json::to_vec(&Reply::Err(text)).unwrap_or_default(), &[])
-            }
-        };
-        // The caller waits for a reply whatever happened: a short one if the
-        // real one could not go; only a channel that takes none ends us.
-        if let Err(e) = sent {
-            let short = Reply::Err(format!("the spawn helper could not reply: {e:#}"));
-            if channel
-                .send_bytes(&serde_json::to_vec(&short).unwrap_or_default(), &[])
-                .is_err()
-            {
-                return;
-            }
+        failed_reads = 0;
+        if fds.is_empty() {
+            continue; // no channel to reply on
         }
+        let reply = Channel::from(fds.remove(0));
+        // SAFETY: the helper is single-threaded; the worker's parent is the
+        // shim (CLONE_PARENT), and it ends with _exit.
+        let pid = unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                (libc::CLONE_PARENT as libc::c_ulong) | libc::SIGCHLD as libc::c_ulong,
+                0usize,
+                0usize,
+                0usize,
+                0usize,
+            )
+        };
+        if pid == 0 {
+            drop(channel);
+            // SAFETY: plain prctl; the worker must not outlive the shim.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+            let result = serde_json::from_slice::<Request>(&bytes)
+                .context("request to the spawn helper")
+                .and_then(|request| run(request, &fds));
+            drop(fds);
+            reset_stdio(null.as_ref());
+            send_reply(&reply, result);
+            // SAFETY: leave without running the shim's destructors.
+            unsafe { libc::_exit(0) }
+        }
+        if pid < 0 {
+            let e = std::io::Error::last_os_error();
+            send_reply(
+                &reply,
+                Err(anyhow::Error::new(e).context("forking a worker of the spawn helper")),
+            );
+        }
+        // The worker has its copies of the reply channel and the stdio.
+        drop(reply);
+        drop(fds);
+        crate::trim_heap();
+    }
+}
+
+/// The caller waits for a reply whatever happened: a short one if the real
+/// one could not go.
+fn send_reply(channel: &Channel, result: Result<Option<Spawned>>) {
+    let sent = match result {
+        Ok(Some(spawned)) => {
+            let mut out = vec![spawned.pidfd.as_raw_fd()];
+            out.extend(spawned.console.as_ref().map(|c| c.as_raw_fd()));
+            let reply = serde_json::to_vec(&Reply::Spawned { pid: spawned.pid }).unwrap_or_default();
+            channel.send_bytes(&reply, &out)
+        }
+        Ok(None) => channel.send_bytes(&serde_json::to_vec(&Reply::Done).unwrap_or_default(), &[]),
+        Err(e) => {
+            let mut text = format!("{e:#}");
+            if text.len() > ERROR_MAX {
+                text.truncate(text.floor_char_boundary(ERROR_MAX));
+                text.push_str(" [...]");
+            }
+            channel.send_bytes(&serde_json::to_vec(&Reply::Err(text)).unwrap_or_default(), &[])
+        }
+    };
+    if let Err(e) = sent {
+        let short = Reply::Err(format!("the spawn helper could not reply: {e:#}"));
+        let _ = channel.send_bytes(&serde_json::to_vec(&short).unwrap_or_default(), &[]);
     }
 }
 

@@ -504,7 +504,10 @@ fn create_error_names_the_cause() {
     let out = c.ctr(&["run", "--rm", "--runtime", RUNTIME, IMAGE, "bad", "/no/such/program"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("/no/such/program") && err.contains("not found"), "{err}");
+    assert!(
+        err.contains("/no/such/program") && err.contains("no such file or directory"),
+        "{err}"
+    );
     let _ = c.ctr(&["container", "rm", "bad"]);
     assert_clean(&c);
 }
@@ -532,7 +535,7 @@ fn pod_containers_share_one_shim() {
 
 /// A create whose hook takes its time does not stall the shim it shares
 /// with another container: the stdin of a process in that one still flows
-/// through the shim while the hook waits.
+/// through the shim while the hook waits, and its requests are served.
 #[test]
 fn a_slow_create_hook_does_not_stall_the_pod_shim() {
     use std::io::{BufRead, Write};
@@ -592,6 +595,12 @@ fn a_slow_create_hook_does_not_stall_the_pod_shim() {
     }
     writeln!(to_echo, "during").unwrap();
     let during = echoed.recv_timeout(bound);
+    // Requests too: an exec in h1 (create, start, wait, delete) while h2's
+    // create still waits for its hook.
+    let (done, exec_done) = std::sync::mpsc::channel();
+    let mut exec_in_h1 = c.cmd(&["task", "exec", "--exec-id", "while-hook", "h1", "echo", "served"]);
+    std::thread::spawn(move || drop(done.send(exec_in_h1.output())));
+    let served = exec_done.recv_timeout(bound);
     std::fs::write(&release, "").unwrap();
     let created = slow.wait().unwrap();
     drop(to_echo);
@@ -601,6 +610,8 @@ fn a_slow_create_hook_does_not_stall_the_pod_shim() {
         Ok("got during"),
         "the shim stalled while h2's hook ran"
     );
+    let served = served.expect("an exec in h1 waited for h2's create hook").unwrap();
+    assert_eq!(String::from_utf8_lossy(&served.stdout), "served\n", "{}", c.log());
     assert!(created.success(), "{}", c.log());
     for id in ["h1", "h2"] {
         c.kill_and_remove(id);

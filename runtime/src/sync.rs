@@ -63,6 +63,13 @@ pub struct Channel {
     fd: OwnedFd,
 }
 
+impl From<OwnedFd> for Channel {
+    /// One end of a SOCK_SEQPACKET pair that came over another channel.
+    fn from(fd: OwnedFd) -> Channel {
+        Channel { fd }
+    }
+}
+
 /// Both ends; each side drops the one it does not use after the fork.
 pub fn pair() -> Result<(Channel, Channel)> {
     let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
@@ -85,7 +92,7 @@ impl Channel {
         Ok((Msg::decode(&bytes)?, fds.into_iter().next()))
     }
 
-    /// One packet of `bytes` with up to three fds attached.
+    /// One packet of `bytes` with up to four fds attached.
     pub fn send_bytes(&self, bytes: &[u8], fds: &[RawFd]) -> Result<()> {
         let cmsg: Vec<ControlMessage> = if fds.is_empty() {
             vec![]
@@ -116,7 +123,7 @@ impl Channel {
             }
         };
         let mut buf = vec![0u8; size.max(1)];
-        let mut cmsg_space = nix::cmsg_space!([RawFd; 3]);
+        let mut cmsg_space = nix::cmsg_space!([RawFd; 4]);
         let (len, fds) = {
             let mut iov = [IoSliceMut::new(&mut buf)];
             let flags = MsgFlags::MSG_CMSG_CLOEXEC;
