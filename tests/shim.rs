@@ -965,10 +965,6 @@ fn exit_while_containerd_is_down_is_seen_after_it_returns() {
     assert_clean(&c);
 }
 
-/// containerd's Go runc shim driving our CLI (`ctr run --runc-binary`, what
-/// Docker's `path` and the CRI's `BinaryName` do). It takes a kill error for
-/// "already finished" only in runc's words, so a kill of a stopped task and
-/// `task rm -f` work only when our CLI uses them.
 /// An init that joined another pid namespace (here the host's) leaves its
 /// children behind when it exits: the shim kills them before it reports
 /// the exit, as containerd's Go shim does, so a stopped task has nothing
@@ -1080,6 +1076,10 @@ fn metrics_fill_what_the_go_shim_fills() {
     );
 }
 
+/// containerd's Go runc shim driving our CLI (`ctr run --runc-binary`, what
+/// Docker's `path` and the CRI's `BinaryName` do). It takes a kill error for
+/// "already finished" only in runc's words, so a kill of a stopped task and
+/// `task rm -f` work only when our CLI uses them.
 #[test]
 fn go_runc_shim_drives_our_cli() {
     if !is_root() {
