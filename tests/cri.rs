@@ -103,24 +103,7 @@ impl Cri {
         let d = dir.path();
         std::fs::create_dir(d.join("cni")).unwrap();
         std::fs::write(d.join("config.toml"), config(version, d, &myshim)).unwrap();
-        // Our shim and this version's Go runc shim first on its PATH.
-        let path = format!(
-            "{}:{}:{}",
-            Path::new(SHIM).parent().unwrap().display(),
-            bin.display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let log = std::fs::File::create(d.join("containerd.log")).unwrap();
-        let daemon = Command::new(bin.join("containerd"))
-            .arg("--config")
-            .arg(d.join("config.toml"))
-            .env("PATH", path)
-            .current_dir(d)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let daemon = spawn_containerd(&bin, d);
         let name = d.file_name().unwrap().to_string_lossy().replace(['.', '_'], "-");
         let c = Cri {
             cgroup_parent: format!("/{name}"),
@@ -129,17 +112,31 @@ impl Cri {
             bin,
             ids: RefCell::new(vec![]),
         };
+        c.wait_ready();
+        c.import_images();
+        Some(c)
+    }
+
+    fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while let Err(e) = c.call("Version", json!({})) {
+        while let Err(e) = self.call("Version", json!({})) {
             assert!(
                 Instant::now() < deadline,
                 "containerd's CRI did not come up: {e}\n{}",
-                c.log()
+                self.log()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        c.import_images();
-        Some(c)
+    }
+
+    /// containerd stopped (SIGTERM, as a service manager does) and started
+    /// again on the same state; the shims keep running meanwhile.
+    fn restart(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.daemon.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        self.daemon.wait().unwrap();
+        self.daemon = spawn_containerd(&self.bin, self.dir.path());
+        self.wait_ready();
     }
 
     fn sock(&self) -> PathBuf {
@@ -405,6 +402,32 @@ impl Drop for Cri {
             remove_cgroup_tree(t);
         }
     }
+}
+
+/// containerd of `bin` on `d/config.toml`, with our shim and this version's
+/// Go runc shim first on its PATH; its log appended to d/containerd.log.
+fn spawn_containerd(bin: &Path, d: &Path) -> Child {
+    let path = format!(
+        "{}:{}:{}",
+        Path::new(SHIM).parent().unwrap().display(),
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(d.join("containerd.log"))
+        .unwrap();
+    Command::new(bin.join("containerd"))
+        .arg("--config")
+        .arg(d.join("config.toml"))
+        .env("PATH", path)
+        .current_dir(d)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap()
 }
 
 /// Every cgroup hierarchy mounted under /sys/fs/cgroup (v1 and the unified one).
@@ -786,6 +809,41 @@ fn exec_timeout(version: &str, handler: &str) {
     c.assert_clean();
 }
 
+/// Pods outlive a containerd restart: the CRI finds the pod and its
+/// container running through their shim, execs in it, sees a stop that
+/// happens after the restart, and removes it all.
+fn containerd_restart(version: &str, handler: &str) {
+    let Some(mut c) = Cri::start(version) else { return };
+    let pod = c.run_pod("k", handler, "CONTAINER");
+    let a = c.start_container(&pod, "k", "trap 'echo got TERM; exit 0' TERM; sleep 100000 & wait", 0);
+    let b = c.start_container(&pod, "l", "sleep 100000", 0);
+    let shims_before = (c.myshim_servers(), c.go_shims());
+    c.restart();
+    assert_eq!(
+        (c.myshim_servers(), c.go_shims()),
+        shims_before,
+        "the shims did not stay"
+    );
+    let p = c.cri("PodSandboxStatus", json!({"pod_sandbox_id": pod.0}));
+    assert_eq!(p["status"]["state"], "SANDBOX_READY", "{p}");
+    for id in [&a, &b] {
+        assert_eq!(c.status(id)["state"], "CONTAINER_RUNNING", "{}", c.log());
+    }
+    let (out, _, code) = c.exec(&a, &["echo", "after restart"]);
+    assert_eq!((out.as_str(), code), ("after restart\n", 0));
+    c.cri("StopContainer", json!({"container_id": a, "timeout": 60}));
+    let s = c.status(&a);
+    assert_eq!(
+        (s["state"].as_str(), int(&s["exit_code"])),
+        (Some("CONTAINER_EXITED"), 0),
+        "{s}"
+    );
+    c.wait_log("k", "k", "got TERM");
+    c.cri("StopPodSandbox", json!({"pod_sandbox_id": pod.0}));
+    c.cri("RemovePodSandbox", json!({"pod_sandbox_id": pod.0}));
+    c.assert_clean();
+}
+
 macro_rules! cri_tests {
     ($($name:ident: $f:ident($version:literal, $handler:literal);)*) => {
         $(#[test] fn $name() { $f($version, $handler); })*
@@ -821,6 +879,10 @@ cri_tests! {
     exec_timeout_containerd_1_7_myshim_cli: exec_timeout("1.7", "myshim-cli");
     exec_timeout_containerd_2_1_myshim: exec_timeout("2.1", "myshim");
     exec_timeout_containerd_2_1_myshim_cli: exec_timeout("2.1", "myshim-cli");
+    containerd_restart_1_7_myshim: containerd_restart("1.7", "myshim");
+    containerd_restart_1_7_myshim_cli: containerd_restart("1.7", "myshim-cli");
+    containerd_restart_2_1_myshim: containerd_restart("2.1", "myshim");
+    containerd_restart_2_1_myshim_cli: containerd_restart("2.1", "myshim-cli");
     container_stats_containerd_1_7_myshim: container_stats("1.7", "myshim");
     container_stats_containerd_1_7_myshim_cli: container_stats("1.7", "myshim-cli");
     container_stats_containerd_2_1_myshim: container_stats("2.1", "myshim");

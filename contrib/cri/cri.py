@@ -111,7 +111,8 @@ class Client:
     def to_dict(self, msg):
         from google.protobuf import json_format
 
-        d = json_format.MessageToDict(msg, preserving_proto_field_name=True)
+        # Defaults included: SANDBOX_READY and CONTAINER_CREATED are enum 0.
+        d = json_format.MessageToDict(msg, preserving_proto_field_name=True, including_default_value_fields=True)
         # ExecSync's stdout/stderr: text, not base64.
         for f in msg.DESCRIPTOR.fields:
             if f.type == f.TYPE_BYTES and f.name in d:
