@@ -71,6 +71,7 @@ for_both_runtimes!(
     io_integrity,
     rm_with_execs_running,
     cgroup_ns_parent_and_pids,
+    exec_gets_the_process_settings,
 );
 
 /// `docker run --rm --runtime RT --network none OPTIONS IMAGE CMD`.
@@ -1048,6 +1049,46 @@ fn cgroup_ns_parent_and_pids(d: &Dockerd, rt: &str) {
         ],
     );
     assert!(out.stderr.contains("can't fork"), "{rt}: {out}");
+}
+
+/// docker exec sends the container's process settings (a copy of its
+/// process with other args): the exec'd process gets the same
+/// capabilities, no_new_privs, seccomp, rlimits and oom_score_adj as the
+/// init, as runc gives it. Known to fail today: myshim applies
+/// process.oomScoreAdj to the init only (the exec'd process keeps the
+/// shim's).
+fn exec_gets_the_process_settings(d: &Dockerd, rt: &str) {
+    let c = Container::run(
+        d,
+        &format!("execset-{rt}"),
+        rt,
+        &[
+            "--cap-drop",
+            "ALL",
+            "--cap-add",
+            "CHOWN",
+            "--security-opt",
+            "no-new-privileges",
+            "--ulimit",
+            "nofile=512:1024",
+            "--oom-score-adj",
+            "300",
+        ],
+        &["sleep", "1000"],
+    );
+    let settings = |pid: &str| {
+        c.sh(&format!(
+            "grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/{pid}/status; cat /proc/{pid}/oom_score_adj"
+        ))
+    };
+    let want = "CapEff:\t0000000000000001\nCapBnd:\t0000000000000001\nNoNewPrivs:\t1\nSeccomp:\t2\n300";
+    assert_eq!(settings("1"), want, "{rt}: the init");
+    assert_eq!(settings("self"), want, "{rt}: the exec'd process");
+    assert_eq!(
+        c.sh("ulimit -n; ulimit -Hn"),
+        "512\n1024",
+        "{rt}: the exec'd process's nofile"
+    );
 }
 
 /// dockerd stopped with containers running (one paused) under both
