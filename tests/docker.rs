@@ -750,6 +750,24 @@ fn cp(d: &Dockerd, rt: &str) {
         std::fs::read_to_string(dir.join("passwd")).unwrap(),
         "root:x:0:0:root:/root:/bin/sh\n"
     );
+    // docker commit pauses the running container while it copies.
+    let image = format!("committed-{rt}:latest");
+    d.ok(&["commit", &c.name, &image]);
+    let got = d.ok(&[
+        "run",
+        "--rm",
+        "--runtime",
+        rt,
+        "--network",
+        "none",
+        &image,
+        "cat",
+        "/tmp/out",
+    ]);
+    let _ = d.docker(&["rmi", &image]);
+    assert_eq!(got, "made inside\n", "{rt}: the committed image");
+    assert_eq!(d.inspect(&c.name, "{{.State.Status}}"), "running", "{rt}: after commit");
+    c.sh("true");
 }
 
 /// What JVMs and Go's automaxprocs read: the container's own limits.
