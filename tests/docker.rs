@@ -467,6 +467,26 @@ fn stop_and_restart(d: &Dockerd, rt: &str) {
         "{rt}"
     );
 
+    // --stop-signal is what docker stop sends.
+    let s = Container::run(
+        d,
+        &format!("stopsig-{rt}"),
+        rt,
+        &["--stop-signal", "USR1"],
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 8' USR1; touch /tmp/ready; while :; do sleep 0.1; done",
+        ],
+    );
+    wait_inside(&s, "test -e /tmp/ready");
+    d.ok(&["stop", "-t", "60", &s.name]);
+    assert_eq!(
+        d.inspect(&s.name, "{{.State.ExitCode}}"),
+        "8",
+        "{rt}: --stop-signal USR1"
+    );
+
     // docker start of the stopped container, then docker restart.
     d.ok(&["start", &c.name]);
     wait_inside(&c, "test -e /tmp/ready");
