@@ -844,6 +844,65 @@ fn containerd_restart(version: &str, handler: &str) {
     c.assert_clean();
 }
 
+/// What a restricted pod asks for: a non-root user, a read-only rootfs, no
+/// capabilities, no_new_privs and the CRI's default seccomp profile, each
+/// seen from inside.
+fn restricted_security_context(version: &str, handler: &str) {
+    let Some(c) = Cri::start(version) else { return };
+    let pod = c.run_pod("x", handler, "CONTAINER");
+    let config = json!({
+        "metadata": {"name": "x"},
+        "image": {"image": IMAGE},
+        "command": ["sleep", "100000"],
+        "log_path": "x.log",
+        "linux": {"security_context": {
+            "namespace_options": {"network": "NODE", "pid": "CONTAINER"},
+            "run_as_user": {"value": 1000},
+            "run_as_group": {"value": 1000},
+            "readonly_rootfs": true,
+            "no_new_privs": true,
+            "capabilities": {"drop_capabilities": ["ALL"]},
+            "seccomp": {"profile_type": "RuntimeDefault"},
+        }},
+    });
+    let r = c.cri(
+        "CreateContainer",
+        json!({"pod_sandbox_id": pod.0, "config": config, "sandbox_config": pod.1}),
+    );
+    let id = r["container_id"].as_str().unwrap().to_string();
+    c.ids.borrow_mut().push(id.clone());
+    c.cri("StartContainer", json!({"container_id": id}));
+    let (out, _, _) = c.exec(&id, &["id", "-u"]);
+    assert_eq!(out, "1000\n");
+    let (out, _, _) = c.exec(&id, &["id", "-g"]);
+    assert_eq!(out, "1000\n");
+    let (_, err, code) = c.exec(&id, &["touch", "/x"]);
+    assert!(
+        code != 0 && err.contains("Read-only file system"),
+        "touch /x: {code} {err}"
+    );
+    // The init (pid 1 of its own pid namespace) and an exec'd process.
+    for proc in ["1", "self"] {
+        let (status, _, _) = c.exec(&id, &["cat", &format!("/proc/{proc}/status")]);
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default()
+        };
+        assert_eq!(field("Uid").split_whitespace().next(), Some("1000"), "{status}");
+        for cap in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+            assert_eq!(field(cap), "0000000000000000", "{cap}: {status}");
+        }
+        assert_eq!(field("NoNewPrivs"), "1", "{status}");
+        assert_eq!(field("Seccomp"), "2", "a seccomp filter: {status}");
+    }
+    c.cri("StopPodSandbox", json!({"pod_sandbox_id": pod.0}));
+    c.cri("RemovePodSandbox", json!({"pod_sandbox_id": pod.0}));
+    c.assert_clean();
+}
+
 macro_rules! cri_tests {
     ($($name:ident: $f:ident($version:literal, $handler:literal);)*) => {
         $(#[test] fn $name() { $f($version, $handler); })*
@@ -883,6 +942,10 @@ cri_tests! {
     containerd_restart_1_7_myshim_cli: containerd_restart("1.7", "myshim-cli");
     containerd_restart_2_1_myshim: containerd_restart("2.1", "myshim");
     containerd_restart_2_1_myshim_cli: containerd_restart("2.1", "myshim-cli");
+    restricted_security_context_1_7_myshim: restricted_security_context("1.7", "myshim");
+    restricted_security_context_1_7_myshim_cli: restricted_security_context("1.7", "myshim-cli");
+    restricted_security_context_2_1_myshim: restricted_security_context("2.1", "myshim");
+    restricted_security_context_2_1_myshim_cli: restricted_security_context("2.1", "myshim-cli");
     container_stats_containerd_1_7_myshim: container_stats("1.7", "myshim");
     container_stats_containerd_1_7_myshim_cli: container_stats("1.7", "myshim-cli");
     container_stats_containerd_2_1_myshim: container_stats("2.1", "myshim");
