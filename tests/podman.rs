@@ -671,4 +671,13 @@ fn rootless_daily_commands() {
     p.ok(&["rm", "ign"]);
 
     assert_clean(&p, &[id, ign]);
+    // The runtime's root is the user's alone: nothing of any container, --rm
+    // ones included, may stay in it.
+    let root = p.path("xdg/myshim");
+    let left: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "left in {}: {left:?}", root.display());
 }
