@@ -468,6 +468,20 @@ impl Podman {
         points
     }
 
+    /// Every container Podman created here, from its event log (file).
+    pub fn created_ids(&self) -> Vec<String> {
+        let log = match &self.user {
+            Some(_) => self.path("xdg/libpod/tmp/events/events.log"),
+            None => self.path("tmpdir/events/events.log"),
+        };
+        let text = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|e| e["Type"] == "container" && e["Status"] == "create")
+            .filter_map(|e| e["ID"].as_str().map(str::to_string))
+            .collect()
+    }
+
     /// The runtime's state directory for container `id` (the default root:
     /// /run/myshim for root, $XDG_RUNTIME_DIR/myshim for rootless Podman).
     pub fn runtime_state(&self, id: &str) -> PathBuf {
