@@ -560,6 +560,8 @@ fn root_exit_codes_for_missing_and_non_executable_commands() {
         }
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
+    p.ok(&["rm", "--force", "--time", "0", "e"]);
+    assert_clean(&p);
 }
 
 #[test]
