@@ -2,7 +2,11 @@
 //! queues an event without waiting (while it holds the table, so that the
 //! order of the queue is the order of the facts); one task forwards the
 //! queue to containerd's ttrpc Events service, retrying an event (and
-//! holding back the ones after it) while containerd is away.
+//! holding back the ones after it) for as long as containerd is away, so a
+//! restarted containerd gets every exit that happened while it was down.
+//! A shim told to shut down stops serving at once (containerd waits for
+//! that) and delivers what is still queued before it exits
+//! ([`drain_before_exit`]).
 //!
 //! The envelope is built here with the event's type name spelled out:
 //! the containerd-shim crate's publisher asks protobuf's reflection for it,
@@ -42,9 +46,15 @@ events!(
     TaskResumed
 );
 
-/// Attempts per event, with a pause that grows by a second each time: about
-/// a quarter of a minute for containerd to come back.
-const ATTEMPTS: u64 = 6;
+/// The pause between attempts grows by a second each time up to this.
+const MAX_PAUSE: Duration = Duration::from_secs(3);
+
+/// How long a shim that was told to exit keeps trying to deliver what is
+/// still queued (containerd down that long, it is taken to be gone).
+const DRAIN_LIMIT: Duration = Duration::from_secs(600);
+
+/// The shim's one forwarder, for [`drain_before_exit`].
+static FORWARDER: std::sync::OnceLock<Events> = std::sync::OnceLock::new();
 
 enum Item {
     Event(Envelope),
@@ -66,7 +76,9 @@ impl Events {
         };
         let (queue, pending) = unbounded_channel();
         tokio::spawn(forward(address, pending));
-        Events { queue }
+        let events = Events { queue };
+        let _ = FORWARDER.set(events.clone());
+        events
     }
 
     pub fn publish<E: Event>(&self, topic: &'static str, namespace: &str, event: E) {
@@ -118,19 +130,34 @@ async fn forward(address: String, mut pending: UnboundedReceiver<Item>) {
             envelope: Some(envelope).into(),
             ..Default::default()
         };
-        let mut attempt = 1;
+        let mut attempt: u32 = 1;
         loop {
-            match send(&address, &mut client, &request).await {
-                Ok(()) => break,
-                Err(e) if attempt == ATTEMPTS => {
-                    log::error!("dropping {topic} after {attempt} attempts: {e}");
-                    break;
-                }
-                Err(e) => log::warn!("publishing {topic} (attempt {attempt}): {e}"),
+            // A connection kept from before a containerd restart fails on
+            // first use: one fresh connection is tried at once.
+            let was_connected = client.is_some();
+            let mut result = send(&address, &mut client, &request).await;
+            if result.is_err() && was_connected {
+                result = send(&address, &mut client, &request).await;
             }
-            tokio::time::sleep(Duration::from_secs(attempt)).await;
+            match result {
+                Ok(()) => break,
+                // Said once, then now and then: containerd may be away long.
+                Err(e) if attempt == 1 || attempt.is_multiple_of(100) => {
+                    log::warn!("publishing {topic} (attempt {attempt}, retrying until containerd takes it): {e}")
+                }
+                Err(_) => {}
+            }
+            tokio::time::sleep(Duration::from_secs(attempt.into()).min(MAX_PAUSE)).await;
             attempt += 1;
         }
+    }
+}
+
+/// Waits, at most [`DRAIN_LIMIT`], until the events still queued reach
+/// containerd; for the shim's last moments, after it stopped serving.
+pub async fn drain_before_exit() {
+    if let Some(events) = FORWARDER.get() {
+        events.flush(DRAIN_LIMIT).await;
     }
 }
 

@@ -38,10 +38,15 @@ fn main() {
         .thread_keep_alive(Duration::from_millis(10))
         .build();
     match runtime {
-        Ok(runtime) => runtime.block_on(containerd_shim::run::<service::Service>(
-            "io.containerd.myshim.v2",
-            None,
-        )),
+        Ok(runtime) => {
+            runtime.block_on(containerd_shim::run::<service::Service>(
+                "io.containerd.myshim.v2",
+                None,
+            ));
+            // Not serving any more: the events still queued (a TaskExit from
+            // while containerd was down, the last TaskDelete) go out first.
+            runtime.block_on(events::drain_before_exit());
+        }
         Err(e) => {
             eprintln!("containerd-shim-myshim-v2: starting the event loop: {e}");
             std::process::exit(1);

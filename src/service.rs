@@ -49,9 +49,6 @@ fn now() -> Timestamp {
 /// counts the kills.
 const OOM_SETTLE: std::time::Duration = std::time::Duration::from_millis(50);
 
-/// How long a shutting-down shim waits for its queued events to be taken.
-const EVENTS_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// The runtime's state root for a containerd namespace.
 fn state_root(namespace: &str) -> PathBuf {
     Path::new("/run/containerd/myshim").join(namespace)
@@ -799,10 +796,9 @@ impl containerd_shim::Task for Service {
 
     async fn shutdown(&self, _ctx: &TtrpcContext, _req: api::ShutdownRequest) -> TtrpcResult<api::Empty> {
         if self.lock().await.tasks.is_empty() {
-            // TaskDelete and the exits before it must reach containerd first.
-            if let Some(events) = &self.events {
-                events.flush(EVENTS_FLUSH_TIMEOUT).await;
-            }
+            // Serving stops now (containerd waits for that, at boot too);
+            // what is still queued is delivered before the process exits
+            // (events::drain_before_exit, from main).
             self.exit.signal();
         }
         Ok(api::Empty::new())

@@ -50,11 +50,16 @@ struct Containerd {
 
 impl Containerd {
     fn start(containerd: &Path, ctr: &Path) -> Containerd {
+        Containerd::start_with(containerd, ctr, "")
+    }
+
+    /// Starts a containerd with `extra` appended to its config.
+    fn start_with(containerd: &Path, ctr: &Path, extra: &str) -> Containerd {
         let dir = tempfile::Builder::new().prefix("myshim-ctd").tempdir().unwrap();
         let d = dir.path();
         let config = format!(
             "version = 2\nroot = \"{r}/root\"\nstate = \"{r}/state\"\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
-             [grpc]\n  address = \"{r}/c.sock\"\n[ttrpc]\n  address = \"{r}/c.sock.ttrpc\"\n",
+             [grpc]\n  address = \"{r}/c.sock\"\n[ttrpc]\n  address = \"{r}/c.sock.ttrpc\"\n{extra}",
             r = d.display()
         );
         std::fs::write(d.join("config.toml"), config).unwrap();
@@ -1074,6 +1079,86 @@ fn metrics_fill_what_the_go_shim_fills() {
         missing.is_empty(),
         "not filled: {missing:?}\nGo shim: {go_json}\nours: {ours_json}"
     );
+}
+
+/// containerd killed while 20 tasks run, 5 of them killed while it is down
+/// for longer than any retry of old: once it is back every one of those
+/// exits reaches it as a TaskExit, the shims of the exited tasks go once
+/// they are deleted, and the others serve on (a publish after the restart
+/// works on a fresh connection).
+#[test]
+fn exits_while_containerd_is_down_reach_it_when_it_is_back() {
+    if !is_root() {
+        return;
+    }
+    // 1.6 and 2.x (which deletes at boot the tasks whose shim has no
+    // process left, and sends a TaskExit of its own for them).
+    for (name, containerd, ctr) in versions().into_iter().filter(|(n, ..)| n != "trixie") {
+        // Forwarded events are logged at trace level (2.x) or debug (1.x).
+        let mut c = Containerd::start_with(&containerd, &ctr, "[debug]\n  level = \"trace\"\n");
+        let ids: Vec<String> = (0..20).map(|i| format!("down{i}")).collect();
+        for id in &ids {
+            c.run_detached(&[], id, &["sleep", "1000"]);
+        }
+        for id in &ids {
+            c.wait_task(id, "RUNNING");
+        }
+        let ls = c.ok(&["task", "ls"]);
+        let pid_of = |id: &str| -> i32 {
+            let line = ls.lines().find(|l| l.starts_with(&format!("{id} "))).unwrap();
+            line.split_whitespace().nth(1).unwrap().parse().unwrap()
+        };
+        let killed: Vec<&String> = ids.iter().take(5).collect();
+        let pids: Vec<i32> = killed.iter().map(|id| pid_of(id)).collect();
+        c.daemon.kill().unwrap();
+        c.daemon.wait().unwrap();
+        for pid in pids {
+            // SAFETY: plain kill of a container init the test started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(Duration::from_secs(30));
+        let log_before = c.log().len();
+        c.restart(&containerd);
+        let exits_forwarded = |c: &Containerd| -> usize {
+            c.log()[log_before..]
+                .lines()
+                .filter(|l| l.contains("event forwarded") && l.contains("/tasks/exit") && l.contains(&c.namespace))
+                .count()
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while exits_forwarded(&c) < killed.len() {
+            assert!(
+                Instant::now() < deadline,
+                "{name}: {} of {} exits reached the restarted containerd\n{}",
+                exits_forwarded(&c),
+                killed.len(),
+                c.log()[log_before..]
+                    .lines()
+                    .filter(|l| ["forward", "shim", "exit", "delet", "cleanup"]
+                        .iter()
+                        .any(|w| l.contains(w)))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // A task killed now: its exit goes out on a new connection.
+        let before = exits_forwarded(&c);
+        c.ok(&["task", "kill", "-s", "KILL", &ids[5]]);
+        c.wait_task(&ids[5], "STOPPED");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while exits_forwarded(&c) == before {
+            assert!(Instant::now() < deadline, "{name}: no TaskExit after the restart");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for id in &ids {
+            // containerd 2.x deletes dead tasks at boot; 1.x keeps them stopped.
+            let _ = c.ctr(&["task", "kill", "-s", "KILL", id]);
+            let _ = c.ctr(&["task", "delete", "-f", id]);
+            c.ok(&["container", "rm", id]);
+        }
+        assert_clean(&c);
+    }
 }
 
 /// containerd's Go runc shim driving our CLI (`ctr run --runc-binary`, what
