@@ -624,6 +624,102 @@ fn a_slow_create_hook_does_not_stall_the_pod_shim() {
     assert_clean(&c);
 }
 
+/// The helper's worker killed in the middle of a create (in a hook) in a
+/// pod's shim: the create fails, what the runtime had made of the container
+/// (state, cgroup, init) goes with it, and the pod's other container is
+/// served on.
+#[test]
+fn a_worker_killed_in_the_middle_of_a_create_leaves_nothing() {
+    if !is_root() {
+        return;
+    }
+    let (_, containerd, ctr) = versions().remove(0);
+    let c = Containerd::start(&containerd, &ctr);
+    c.run_detached(
+        &["--annotation", "io.kubernetes.cri.sandbox-id=podw"],
+        "w1",
+        &["sleep", "1000"],
+    );
+    c.wait_task("w1", "RUNNING");
+    let release = c.dir.path().join("never");
+    let wait_forever = format!("while [ ! -e {} ]; do sleep 0.05; done", release.display());
+    let config = c.dir.path().join(format!(
+        "state/io.containerd.runtime.v2.task/{}/w1/config.json",
+        c.namespace
+    ));
+    let mut spec: serde_json::Value = serde_json::from_slice(&std::fs::read(config).unwrap()).unwrap();
+    spec["hooks"] = serde_json::json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", wait_forever]}]});
+    spec["linux"]["cgroupsPath"] = serde_json::json!(format!("/{}/w2", c.namespace));
+    spec["root"] = serde_json::json!({"path": c.rootfs_dir(), "readonly": true});
+    let spec_file = c.dir.path().join("w2.json");
+    std::fs::write(&spec_file, spec.to_string()).unwrap();
+    let mut create = c
+        .cmd(&[
+            "run",
+            "-d",
+            "--runtime",
+            RUNTIME,
+            "--config",
+            spec_file.to_str().unwrap(),
+            "w2",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let hook = loop {
+        if let Some(pid) = pids_with_cmdline(|cmd| cmd.contains(&wait_forever)).first() {
+            break *pid;
+        }
+        assert!(
+            Instant::now() < deadline && create.try_wait().unwrap().is_none(),
+            "the hook never ran"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stat = std::fs::read_to_string(format!("/proc/{hook}/stat")).unwrap();
+    let worker: i32 = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        std::fs::read_to_string(format!("/proc/{worker}/cmdline"))
+            .unwrap()
+            .contains("containerd-shim-myshim-v2"),
+        "the hook's parent {worker} is no worker of the shim"
+    );
+    // SAFETY: plain kills of processes this test made the shim start.
+    unsafe {
+        libc::kill(worker, libc::SIGKILL);
+        libc::kill(hook, libc::SIGKILL);
+    }
+    let out = create.wait_with_output().unwrap();
+    assert!(!out.status.success(), "the create went on without its worker");
+    let _ = c.ctr(&["task", "delete", "-f", "w2"]);
+    let _ = c.ctr(&["container", "rm", "w2"]);
+    let state = Path::new("/run/containerd/myshim").join(&c.namespace).join("w2");
+    assert!(!state.exists(), "runtime state of w2 left: {}", state.display());
+    let cgroups: Vec<_> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|h| h.path().join(&c.namespace).join("w2"))
+        .filter(|p| p.exists())
+        .collect();
+    assert!(cgroups.is_empty(), "cgroups of w2 left: {cgroups:?}");
+    // w1 still served by the same shim.
+    assert_eq!(
+        c.ok(&["task", "exec", "--exec-id", "after", "w1", "echo", "ok"]),
+        "ok\n"
+    );
+    c.kill_and_remove("w1");
+    assert_clean(&c);
+}
+
 /// An exec whose process spec is larger than any fixed buffer reaches the
 /// helper whole; and with the helper dead, the task can still be deleted
 /// (the shim deletes in process) and nothing is left.
