@@ -118,7 +118,8 @@ impl Cri {
     }
 
     fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        // Bounded for a hang, generous for an emulated VM (cgroup v2 runs).
+        let deadline = Instant::now() + Duration::from_secs(120);
         while let Err(e) = self.call("Version", json!({})) {
             assert!(
                 Instant::now() < deadline,
