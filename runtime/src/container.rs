@@ -44,6 +44,20 @@ struct CreateGuard {
     pidfd: Option<OwnedFd>,
     /// The cgroup and the directories this create made of it.
     cgroup: Option<(Cgroup, crate::cgroups::Made)>,
+    /// Without a mount namespace: the rootfs and the mounts below it that
+    /// were there before, so that only the ones made since are undone.
+    host_mounts: Option<(PathBuf, Vec<PathBuf>)>,
+}
+
+/// The mounts at or below `rootfs` that are not in `before`.
+fn mounts_since(rootfs: &Path, before: &[PathBuf]) -> Vec<PathBuf> {
+    let mut now = crate::rootfs::mounts_under(rootfs).unwrap_or_default();
+    for old in before {
+        if let Some(at) = now.iter().position(|m| m == old) {
+            now.remove(at);
+        }
+    }
+    now
 }
 
 impl Drop for CreateGuard {
@@ -51,6 +65,9 @@ impl Drop for CreateGuard {
         if let Some(pidfd) = self.pidfd.take() {
             let _ = pidfd_kill(&pidfd, libc::SIGKILL);
             wait_exit(&pidfd);
+        }
+        if let Some((rootfs, before)) = self.host_mounts.take() {
+            crate::rootfs::unmount_all(&mounts_since(&rootfs, &before));
         }
         if let Some((cgroup, made)) = self.cgroup.take() {
             cgroup.undo_create(&made);
@@ -80,10 +97,18 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
 
     // 2. The state directory: taking it is what makes the id ours.
     let dir = ContainerDir::create(&opts.root, &opts.id)?;
+    // Without a mount namespace the init mounts in ours: what it adds below
+    // the rootfs is ours to undo (if this create fails) or to record.
+    let own_mount_ns = spec.linux().namespace(NamespaceType::Mount).is_some();
+    let host_mounts = match own_mount_ns {
+        true => None,
+        false => Some((rootfs.clone(), crate::rootfs::mounts_under(&rootfs)?)),
+    };
     let mut guard = CreateGuard {
         dir: Some(dir),
         pidfd: None,
         cgroup: None,
+        host_mounts,
     };
     let dir = guard.dir.as_ref().unwrap();
     nix::unistd::mkfifo(&dir.fifo_path(), nix::sys::stat::Mode::from_bits_truncate(0o622))
@@ -139,6 +164,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         owner: state::user_name(nix::unistd::geteuid().as_raw()),
         config: spec.clone(),
         cgroup: cgroup.clone(),
+        host_mounts: vec![],
     };
 
     // 5. Ids mapped, and into its v1 cgroup if it cannot move itself from
@@ -190,6 +216,10 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     log::debug!("container {:?}: init {} is waiting for start", opts.id, child.pid);
 
     // 6. Record it: state.json, then the pid file.
+    let mut saved = saved;
+    if let Some((rootfs, before)) = &guard.host_mounts {
+        saved.host_mounts = mounts_since(rootfs, before);
+    }
     dir.save(&saved)?;
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(pid_file, child.pid)?;
@@ -197,6 +227,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     guard.pidfd = None;
     guard.dir = None;
     guard.cgroup = None;
+    guard.host_mounts = None;
     Ok(Created {
         pid: child.pid,
         pidfd: child.pidfd,
@@ -243,9 +274,6 @@ fn setup_cgroup(spec: &Spec, id: &str) -> Result<Option<(Cgroup, crate::cgroups:
 
 fn check_namespaces(spec: &Spec) -> Result<()> {
     let linux = spec.linux();
-    if linux.namespace(NamespaceType::Mount).is_none() {
-        bail!("linux.namespaces: a mount namespace is required");
-    }
     if spec.hostname.as_deref().is_some_and(|h| !h.is_empty()) && linux.namespace(NamespaceType::Uts).is_none() {
         bail!("hostname is set but linux.namespaces has no uts namespace");
     }
@@ -480,6 +508,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     if let Some(cgroup) = &saved.cgroup {
         cgroup.destroy()?;
     }
+    crate::rootfs::unmount_all(&saved.host_mounts);
     let state_json = serde_json::to_string(&saved.oci_state(Status::Stopped))?;
     crate::hooks::run_warning("poststop", &saved.config.hooks().poststop, state_json.as_bytes());
     dir.remove()

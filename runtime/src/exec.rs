@@ -84,6 +84,13 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
     let cgroup = sub.as_ref().or(saved.cgroup());
     let cgroup_fd = cgroup.map(|c| c.v2_dir_fd()).transpose()?.flatten();
     let filter = crate::container::compile_seccomp(&saved.config)?;
+    let root_of_init = match saved.config.linux().namespace(NamespaceType::Mount) {
+        Some(_) => None,
+        None => Some(
+            crate::safe_path::open_dir(Path::new(&format!("/proc/{}/root", saved.pid)))
+                .context("the root of the container's init")?,
+        ),
+    };
     // Without real privileges we could not come back from the container's
     // pid namespace: the process is cloned through a hop, which for an
     // ordinary user must first be in the container's user namespace.
@@ -105,6 +112,7 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
                 hop_joined_userns: hop_joins_userns,
                 seccomp: filter.as_ref(),
                 join_cgroup: cgroup.filter(|_| !hop_joins_userns),
+                root_of_init: root_of_init.as_ref(),
             },
             &child_end,
             opts.preserve_fds,
@@ -179,6 +187,9 @@ struct JoinPlan<'a> {
     seccomp: Option<&'a crate::seccomp::Filter>,
     /// The v1 cgroup the process moves itself into (when the parent does not).
     join_cgroup: Option<&'a crate::cgroups::Cgroup>,
+    /// Without a mount namespace to join: the init's root (/proc/PID/root)
+    /// to chroot into.
+    root_of_init: Option<&'a std::os::fd::OwnedFd>,
 }
 
 fn exec_child(
@@ -199,6 +210,11 @@ fn exec_child(
     let skip = |kind| kind == NamespaceType::Pid || (kind == NamespaceType::User && hop_joined_userns);
     for join in joins.iter().filter(|j| !skip(j.kind)) {
         join.enter()?;
+    }
+    if let Some(root) = plan.root_of_init {
+        nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(root)).context("fchdir to the container's root")?;
+        nix::unistd::chroot(".").context("chroot into the container's root")?;
+        nix::unistd::chdir("/").context("chdir /")?;
     }
     nix::unistd::setsid().context("setsid")?;
     let console = if process.terminal {

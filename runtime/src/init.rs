@@ -74,6 +74,7 @@ fn init_steps(a: &InitArgs) -> Result<std::convert::Infallible> {
         in_userns,
         unprivileged: a.namespaces.unprivileged(),
         own_cgroup: a.cgroup_dir.map(Path::to_path_buf),
+        own_mount_ns: a.spec.linux().namespace(NamespaceType::Mount).is_some(),
     };
     let console = plan.prepare(process.terminal)?;
 
@@ -100,7 +101,7 @@ fn init_steps(a: &InitArgs) -> Result<std::convert::Infallible> {
     if let Some(adj) = process.oom_score_adj {
         process::set_oom_score_adj(adj)?;
     }
-    rootfs::enter_rootfs(a.rootfs, a.no_pivot)?;
+    rootfs::enter_rootfs(a.rootfs, a.no_pivot, plan.own_mount_ns)?;
     rootfs::apply_root_propagation(a.spec)?;
     if a.spec.root.as_ref().is_some_and(|r| r.readonly) {
         rootfs::make_root_readonly()?;

@@ -217,6 +217,11 @@ pub struct RootfsPlan<'a> {
     pub unprivileged: bool,
     /// The container's own cgroup v2 directory on the host, if it has one.
     pub own_cgroup: Option<PathBuf>,
+    /// False when the config has no mount namespace: the mounts are made
+    /// in the runtime's own (on a private bind of the rootfs, recorded and
+    /// removed at delete), "/" keeps its propagation, and chroot replaces
+    /// pivot_root.
+    pub own_mount_ns: bool,
 }
 
 /// The pty the init made from the container's own devpts.
@@ -236,13 +241,15 @@ impl RootfsPlan<'_> {
             Some(p) if !propagation_flag(p)?.contains(MsFlags::MS_UNBINDABLE) => propagation_flag(p)?,
             _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
         };
-        mount_at(None, "/", None, propagation | MsFlags::MS_REC, None, &|| {
-            "making / a slave mount".into()
-        })?;
+        if self.own_mount_ns {
+            mount_at(None, "/", None, propagation | MsFlags::MS_REC, None, &|| {
+                "making / a slave mount".into()
+            })?;
+        }
         let rootfs = self.rootfs.to_str().context("rootfs path is not UTF-8")?;
         // Only a shared "/" leaves the rootfs's parent mount shared; the
         // default (rslave) never does, so the mount table is read only then.
-        if propagation.contains(MsFlags::MS_SHARED) {
+        if self.own_mount_ns && propagation.contains(MsFlags::MS_SHARED) {
             make_parent_mount_private(&self.rootfs)?;
         }
         mount_at(
@@ -253,6 +260,14 @@ impl RootfsPlan<'_> {
             None,
             &|| format!("bind mounting rootfs {rootfs}"),
         )?;
+        if !self.own_mount_ns {
+            // In the runtime's mount namespace: what is mounted on this bind
+            // must not propagate to the host's peers (only this new mount is
+            // changed, not the host's "/").
+            mount_at(None, rootfs, None, MsFlags::MS_PRIVATE | MsFlags::MS_REC, None, &|| {
+                format!("making the bind of rootfs {rootfs} private")
+            })?;
+        }
         let root = crate::safe_path::open_dir(&self.rootfs)?;
 
         for m in &self.spec.mounts {
@@ -959,9 +974,13 @@ fn readonly_path(root: &OwnedFd, path: &str) -> Result<()> {
 }
 
 /// Makes the rootfs `/`: pivot_root, or MS_MOVE + chroot with --no-pivot.
-pub fn enter_rootfs(rootfs: &Path, no_pivot: bool) -> Result<()> {
+pub fn enter_rootfs(rootfs: &Path, no_pivot: bool, own_mount_ns: bool) -> Result<()> {
     nix::unistd::chdir(rootfs).with_context(|| format!("chdir {}", rootfs.display()))?;
-    if no_pivot {
+    if !own_mount_ns {
+        // The runtime's mount table is the host's: neither pivot_root nor a
+        // move may touch it.
+        nix::unistd::chroot(".").context("chroot")?;
+    } else if no_pivot {
         mount_at(Some("."), "/", None, MsFlags::MS_MOVE, None, &|| {
             "moving the rootfs to /".into()
         })?;
@@ -991,6 +1010,53 @@ pub fn apply_root_propagation(spec: &Spec) -> Result<()> {
     mount_at(None, "/", None, flag, None, &|| {
         format!("setting rootfsPropagation {name} on /")
     })
+}
+
+/// The mount points at or below `dir` in our mount table, in the order they
+/// were mounted (mountinfo's), `\040`-style escapes undone.
+pub fn mounts_under(dir: &Path) -> Result<Vec<PathBuf>> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| PathBuf::from(unescape_mountinfo(p)))
+        .filter(|p| p.starts_with(dir))
+        .collect())
+}
+
+fn unescape_mountinfo(field: &str) -> String {
+    let mut out = Vec::with_capacity(field.len());
+    let bytes = field.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .and_then(|o| std::str::from_utf8(o).ok())
+            .and_then(|o| u8::from_str_radix(o, 8).ok());
+        match (bytes[i], octal) {
+            (b'\\', Some(b)) => {
+                out.push(b);
+                i += 4;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Detaches `mounts` (the ones a container without a mount namespace made
+/// in ours), the last made first; one that is gone already is no error.
+pub fn unmount_all(mounts: &[PathBuf]) {
+    for m in mounts.iter().rev() {
+        if let Err(e) = umount2(m, MntFlags::MNT_DETACH) {
+            if e != nix::errno::Errno::EINVAL && e != nix::errno::Errno::ENOENT {
+                log::warn!("unmounting {}: {e}", m.display());
+            }
+        }
+    }
 }
 
 /// Remounts `/` read-only (root.readonly), after everything else is mounted.
@@ -1055,6 +1121,12 @@ mod tests {
             (MOUNT_ATTR_NOATIME, MOUNT_ATTR_ATIME_MASK)
         );
         assert_eq!(opts(&["nosymfollow"]).flags, MS_NOSYMFOLLOW);
+    }
+
+    #[test]
+    fn mountinfo_escapes_are_undone() {
+        assert_eq!(unescape_mountinfo("/a\\040b/c\\011d"), "/a b/c\td");
+        assert_eq!(unescape_mountinfo("/plain"), "/plain");
     }
 
     #[test]

@@ -67,6 +67,10 @@ pub struct Saved {
     /// Where `create` put the container's cgroup: resolved once, there.
     #[serde(default)]
     pub cgroup: Option<crate::cgroups::Cgroup>,
+    /// Without a mount namespace: what the container's setup mounted in
+    /// the runtime's mount table, unmounted at delete.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_mounts: Vec<PathBuf>,
 }
 
 /// The OCI state, as `state` prints it and hooks read it on stdin.

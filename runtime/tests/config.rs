@@ -205,6 +205,78 @@ fn recursive_mount_options_reach_the_sub_mounts() {
     assert!(out.contains("plain-sub-writable"), "{out}");
 }
 
+/// The propagation fields of our "/" in /proc/self/mountinfo.
+fn root_propagation() -> String {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some("/"))
+        .unwrap()
+        .to_string();
+    let fields: Vec<&str> = line.split(' ').collect();
+    let end = fields.iter().position(|f| *f == "-").unwrap();
+    fields[6..end].join(" ")
+}
+
+/// "If a namespace type is not specified, the container MUST inherit the
+/// runtime namespace of that type": without a mount namespace the container
+/// runs in ours, chrooted into its rootfs, with its mounts made on a private
+/// bind of the rootfs; the host's "/" keeps its propagation, and delete (or
+/// a failed create) leaves no mount behind.
+#[test]
+fn no_mount_namespace_runs_in_the_runtimes_and_leaves_nothing() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let ours = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    let propagation = root_propagation();
+    let without_mount_ns = |c: &mut serde_json::Value| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "mount");
+    };
+    let script = "readlink /proc/self/ns/mnt; ls /bin/busybox; touch /x 2>/dev/null || echo readonly; \
+                  grep -c ' /proc ' /proc/self/mountinfo";
+    let out = sh_in(&env, "nomnt", script, without_mount_ns);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], ours.to_str().unwrap(), "{out}");
+    assert_eq!(&lines[1..3], ["/bin/busybox", "readonly"], "{out}");
+    // Detached, with an exec in it, then deleted.
+    let mut b = env.bundle("nomntd", &["sleep", "100"]);
+    b.edit(without_mount_ns);
+    env.ok(&["run", "-d", "-b", b.arg(), "nomntd"]);
+    let exec = env.ok(&[
+        "exec",
+        "nomntd",
+        "sh",
+        "-c",
+        "ls /bin/busybox; cat /etc/hostname 2>/dev/null; pwd",
+    ]);
+    assert!(exec.starts_with("/bin/busybox\n") && exec.ends_with("/\n"), "{exec}");
+    assert!(
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .contains(&b.rootfs().display().to_string()),
+        "its mounts are in our table while it runs"
+    );
+    env.ok(&["delete", "-f", "nomntd"]);
+    env.assert_gone("nomntd", &b);
+    // A create that fails half-way takes its mounts with it.
+    let mut bad = env.bundle("nomntbad", &["true"]);
+    bad.edit(|c| {
+        without_mount_ns(c);
+        c["mounts"].as_array_mut().unwrap().push(
+            serde_json::json!({"destination": "/x", "type": "bind", "source": "/no/such/source", "options": ["bind"]}),
+        );
+    });
+    let e = env.fails(&["create", "-b", bad.arg(), "nomntbad"]);
+    assert!(e.contains("/no/such/source"), "{e}");
+    env.assert_gone("nomntbad", &bad);
+    assert_eq!(root_propagation(), propagation, "the propagation of our / changed");
+}
+
 #[test]
 fn default_mounts_are_there() {
     if !is_root() {
