@@ -2,6 +2,7 @@
 //! which containerd 2.x bridges) over the myshim runtime, run in process.
 
 mod events;
+mod info;
 mod io;
 mod metrics;
 mod service;
@@ -19,6 +20,9 @@ pub fn trim_heap() {
 }
 
 fn main() {
+    if std::env::args().skip(1).any(|a| a == "-info" || a == "--info") {
+        std::process::exit(info::print());
+    }
     // The serving shim (with `-socket`; not `start` or `delete`) clones
     // processes into containers. First, while it has one thread: run from a
     // write-protected image of this binary (CVE-2019-5736), then fork the

@@ -624,6 +624,25 @@ fn a_slow_create_hook_does_not_stall_the_pod_shim() {
     assert_clean(&c);
 }
 
+/// containerd 2.x asks the shim binary `-info` (what `ctr plugins
+/// inspect-runtime` shows, and what it checks before creating a container
+/// that needs a feature): our name, and our runtime's features.
+#[test]
+fn containerd_2_reads_the_runtime_info() {
+    if !is_root() {
+        return;
+    }
+    for (name, containerd, ctr) in versions().into_iter().filter(|(n, ..)| n == "sid") {
+        let c = Containerd::start(&containerd, &ctr);
+        let out = c.ok(&["plugins", "inspect-runtime", "--runtime", SHIM]);
+        let info: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{name}: {e}: {out}"));
+        assert_eq!(info["Name"], "io.containerd.myshim.v2", "{name}: {out}");
+        let options = info["Features"]["mountOptions"].as_array();
+        assert!(options.is_some_and(|o| o.iter().any(|x| x == "rro")), "{name}: {out}");
+        assert_clean(&c);
+    }
+}
+
 /// The helper's worker killed in the middle of a create (in a hook) in a
 /// pod's shim: the create fails, what the runtime had made of the container
 /// (state, cgroup, init) goes with it, and the pod's other container is
