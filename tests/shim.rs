@@ -624,6 +624,40 @@ fn a_slow_create_hook_does_not_stall_the_pod_shim() {
     assert_clean(&c);
 }
 
+/// Options for a runtime that is not runc's reach the shim in containerd's
+/// other option types (ctr's `--runtime-config-path`, `--no-pivot` on 1.x);
+/// the shim starts and honours what applies.
+#[test]
+fn options_of_other_types_are_understood() {
+    if !is_root() {
+        return;
+    }
+    for (name, containerd, ctr) in versions() {
+        let c = Containerd::start(&containerd, &ctr);
+        let config = c.dir.path().join("runtime.toml");
+        std::fs::write(&config, "").unwrap();
+        let out = c.ctr(&[
+            "run",
+            "--rm",
+            "--runtime",
+            RUNTIME,
+            "--runtime-config-path",
+            config.to_str().unwrap(),
+            IMAGE,
+            "opt1",
+            "echo",
+            "with-config-path",
+        ]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "with-config-path\n",
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_clean(&c);
+    }
+}
+
 /// containerd 2.x asks the shim binary `-info` (what `ctr plugins
 /// inspect-runtime` shows, and what it checks before creating a container
 /// that needs a feature): our name, and our runtime's features.
