@@ -207,6 +207,11 @@ fn exec_child(
     if let Some(cgroup) = plan.join_cgroup {
         cgroup.join_self()?;
     }
+    // As for the init, through the host's /proc: the container's could be
+    // a bind over it.
+    if let Some(adj) = process.oom_score_adj {
+        crate::process::set_oom_score_adj(adj)?;
+    }
     let skip = |kind| kind == NamespaceType::Pid || (kind == NamespaceType::User && hop_joined_userns);
     for join in joins.iter().filter(|j| !skip(j.kind)) {
         join.enter()?;

@@ -144,7 +144,7 @@ pub fn exec_process(l: &Launch, console: Option<Console>) -> Result<std::convert
     crate::lsm::set_exec_labels(process)?;
     let root = open_dir(Path::new("/"))?;
     let exe = process::find_executable(&root, process)?;
-    let exec_args = ExecArgs::new(&exe, process)?;
+    let exec_args = ExecArgs::new(&root, &exe, process)?;
     // The cwd is entered and checked before any filter is loaded: a profile
     // may deny getcwd, or notify on it with nobody listening yet. Only a cwd
     // that the user may enter but we may not waits until after setuid.

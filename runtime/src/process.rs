@@ -157,15 +157,34 @@ pub struct ExecArgs {
     envp: Vec<CString>,
 }
 
+/// The home directory of `uid` in the /etc/passwd of `root`, or "/" (runc's
+/// default) when there is no such file or line.
+fn home_of(root: &OwnedFd, uid: u32) -> String {
+    let passwd = open_in_root(root, Path::new("/etc/passwd"), libc::O_RDONLY)
+        .ok()
+        .and_then(|fd| std::io::read_to_string(std::fs::File::from(fd)).ok())
+        .unwrap_or_default();
+    home_in_passwd(&passwd, uid).unwrap_or("/").to_string()
+}
+
+fn home_in_passwd(passwd: &str, uid: u32) -> Option<&str> {
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.len() >= 7 && fields[2].parse() == Ok(uid) && !fields[5].is_empty()).then(|| fields[5])
+    })
+}
+
 impl ExecArgs {
-    pub fn new(path: &Path, process: &Process) -> Result<ExecArgs> {
+    /// args and env for execve; without a HOME in the env, the user's home
+    /// from the container's /etc/passwd, as runc sets it.
+    pub fn new(root: &OwnedFd, path: &Path, process: &Process) -> Result<ExecArgs> {
         let c = |s: &str| CString::new(s).with_context(|| format!("{s:?} contains a NUL byte"));
         let mut env: Vec<String> = process.env.clone();
         if !env.iter().any(|e| e.starts_with("PATH=")) {
             env.push(format!("PATH={DEFAULT_PATH}"));
         }
         if !env.iter().any(|e| e.starts_with("HOME=")) {
-            env.push("HOME=/".into());
+            env.push(format!("HOME={}", home_of(root, process.user.uid)));
         }
         Ok(ExecArgs {
             path: c(path.to_str().context("executable path is not UTF-8")?)?,
@@ -204,6 +223,15 @@ pub fn cloexec_fds_from(first: u32) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn home_comes_from_the_users_passwd_line() {
+        let passwd = "root:x:0:0:root:/root:/bin/sh\nbad line\napp:x:1000:1000::/home/app:/bin/sh\nnohome:x:5:5:::\n";
+        assert_eq!(home_in_passwd(passwd, 0), Some("/root"));
+        assert_eq!(home_in_passwd(passwd, 1000), Some("/home/app"));
+        assert_eq!(home_in_passwd(passwd, 5), None);
+        assert_eq!(home_in_passwd(passwd, 42), None);
+    }
 
     #[test]
     fn set_env_overrides_by_key() {

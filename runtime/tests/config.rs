@@ -435,6 +435,47 @@ fn rlimits_and_oom_score_adj() {
         },
     );
     assert_eq!(out, "512\n2048\n0\n123\n");
+    // An exec'd process gets the container's oomScoreAdj too, as in runc.
+    let mut b = env.bundle("rlx", &["sleep", "100"]);
+    b.edit(|c| c["process"]["oomScoreAdj"] = json!(321));
+    env.ok(&["run", "-d", "-b", b.arg(), "rlx"]);
+    assert_eq!(env.ok(&["exec", "rlx", "cat", "/proc/self/oom_score_adj"]), "321\n");
+    env.ok(&["delete", "-f", "rlx"]);
+}
+
+/// Without a HOME in process.env, the user's home from the container's
+/// /etc/passwd, as runc sets it ("/" for a user it does not list).
+#[test]
+fn home_comes_from_the_containers_passwd() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let out = sh_in(&env, "home", "echo $HOME", |c| {
+        c["process"]["env"] = json!(["PATH=/bin"]);
+    });
+    assert_eq!(out, "/root\n");
+    let mut b = env.bundle("homex", &["sleep", "100"]);
+    b.edit(|c| c["process"]["env"] = json!(["PATH=/bin"]));
+    env.ok(&["run", "-d", "-b", b.arg(), "homex"]);
+    std::fs::write(
+        b.rootfs().join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
+    )
+    .unwrap();
+    assert_eq!(
+        env.ok(&["exec", "-u", "1000:1000", "homex", "sh", "-c", "echo $HOME"]),
+        "/home/app\n"
+    );
+    assert_eq!(
+        env.ok(&["exec", "-u", "4242:4242", "homex", "sh", "-c", "echo $HOME"]),
+        "/\n"
+    );
+    assert_eq!(
+        env.ok(&["exec", "-e", "HOME=/set", "homex", "sh", "-c", "echo $HOME"]),
+        "/set\n"
+    );
+    env.ok(&["delete", "-f", "homex"]);
 }
 
 #[test]
