@@ -4,6 +4,7 @@
 //! (a namespace type, a capability, an rlimit) are errors that name the value.
 
 use anyhow::{bail, Context, Result};
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -57,6 +58,14 @@ pub struct Process {
     pub apparmor_profile: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selinux_label: Option<String>,
+    /// Spec fields this runtime does not apply yet: present, they are
+    /// refused by name rather than silently not applied.
+    #[serde(default, skip_serializing)]
+    pub scheduler: Option<IgnoredAny>,
+    #[serde(default, rename = "ioPriority", skip_serializing)]
+    pub io_priority: Option<IgnoredAny>,
+    #[serde(default, rename = "execCPUAffinity", skip_serializing)]
+    pub exec_cpu_affinity: Option<IgnoredAny>,
 }
 
 fn default_cwd() -> String {
@@ -120,6 +129,11 @@ pub struct Mount {
     pub source: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub options: Vec<String>,
+    /// Idmapped mounts: not applied yet, refused by name.
+    #[serde(default, rename = "uidMappings", skip_serializing)]
+    pub uid_mappings: Option<IgnoredAny>,
+    #[serde(default, rename = "gidMappings", skip_serializing)]
+    pub gid_mappings: Option<IgnoredAny>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -175,6 +189,17 @@ pub struct Linux {
     pub sysctl: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seccomp: Option<Seccomp>,
+    /// Not applied yet, refused by name (see [`Process::scheduler`]).
+    #[serde(default, skip_serializing)]
+    pub personality: Option<IgnoredAny>,
+    #[serde(default, rename = "timeOffsets", skip_serializing)]
+    pub time_offsets: Option<IgnoredAny>,
+    #[serde(default, rename = "memoryPolicy", skip_serializing)]
+    pub memory_policy: Option<IgnoredAny>,
+    #[serde(default, rename = "netDevices", skip_serializing)]
+    pub net_devices: Option<IgnoredAny>,
+    #[serde(default, rename = "intelRdt", skip_serializing)]
+    pub intel_rdt: Option<IgnoredAny>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -304,6 +329,11 @@ impl Spec {
             }
             crate::rootfs::MountOptions::parse(&m.options)
                 .with_context(|| format!("mounts[{i}] ({})", m.destination))?;
+            refuse_unapplied(&[
+                ("uidMappings (an idmapped mount)", m.uid_mappings.is_some()),
+                ("gidMappings (an idmapped mount)", m.gid_mappings.is_some()),
+            ])
+            .with_context(|| format!("mounts[{i}] ({})", m.destination))?;
         }
         if let Some(hooks) = &self.hooks {
             hooks.validate()?;
@@ -334,8 +364,21 @@ impl Spec {
     }
 }
 
+/// Refuses the first of `fields` (name, present) that is present.
+fn refuse_unapplied(fields: &[(&str, bool)]) -> Result<()> {
+    match fields.iter().find(|(_, present)| *present) {
+        Some((name, _)) => bail!("{name}: not supported by this runtime yet (the container would run without it)"),
+        None => Ok(()),
+    }
+}
+
 impl Process {
     pub fn validate(&self) -> Result<()> {
+        refuse_unapplied(&[
+            ("process.scheduler", self.scheduler.is_some()),
+            ("process.ioPriority", self.io_priority.is_some()),
+            ("process.execCPUAffinity", self.exec_cpu_affinity.is_some()),
+        ])?;
         if self.args.is_empty() {
             bail!("process.args: empty (the container needs a program to run)");
         }
@@ -412,6 +455,13 @@ impl Hooks {
 
 impl Linux {
     fn validate(&self) -> Result<()> {
+        refuse_unapplied(&[
+            ("linux.personality", self.personality.is_some()),
+            ("linux.timeOffsets", self.time_offsets.is_some()),
+            ("linux.memoryPolicy", self.memory_policy.is_some()),
+            ("linux.netDevices", self.net_devices.is_some()),
+            ("linux.intelRdt", self.intel_rdt.is_some()),
+        ])?;
         let mut seen = std::collections::HashSet::new();
         for ns in &self.namespaces {
             if !seen.insert(ns.kind) {

@@ -10,6 +10,7 @@ fn mount(dest: &str, kind: &str, source: &str, options: &[&str]) -> Mount {
         kind: Some(kind.into()),
         source: Some(source.into()),
         options: options.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
     }
 }
 

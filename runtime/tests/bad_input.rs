@@ -305,6 +305,22 @@ fn malformed_config_corpus() {
             "CAP_WHATEVER",
         ),
         ("oci-2", |c| c["ociVersion"] = json!("2.0.0"), "ociVersion"),
+        // Spec fields not applied yet are refused, never silently dropped.
+        (
+            "time-offsets",
+            |c| c["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 100}}),
+            "linux.timeOffsets: not supported",
+        ),
+        (
+            "scheduler",
+            |c| c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH"}),
+            "process.scheduler: not supported",
+        ),
+        (
+            "idmapped-mount",
+            |c| c["mounts"][0]["uidMappings"] = json!([{"containerID": 0, "hostID": 1000, "size": 1}]),
+            "idmapped mount",
+        ),
         (
             "maps-no-userns",
             |c| c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 1000, "size": 1}]),
