@@ -330,6 +330,7 @@ fn run(request: Request, stdio: &[OwnedFd]) -> Result<Option<Spawned>> {
                 detach: true,
                 preserve_fds: 0,
                 clone_parent: true,
+                ignore_paused: false,
                 sub_cgroup: vec![],
             })?;
             Ok(Some(Spawned {

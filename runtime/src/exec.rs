@@ -18,6 +18,9 @@ pub struct ExecOptions {
     pub preserve_fds: u32,
     /// See `CreateOptions::clone_parent`.
     pub clone_parent: bool,
+    /// Exec into a paused container too: the process is set up outside
+    /// the frozen cgroup and placed in it at the end, so it starts frozen.
+    pub ignore_paused: bool,
     /// Existing sub-cgroup(s) of the container's to run in (`--cgroup`,
     /// see [`crate::cgroups::Cgroup::sub`]).
     pub sub_cgroup: Vec<String>,
@@ -53,24 +56,24 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
 pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
     let process = &opts.process;
     process.validate()?;
-    let (saved, joins) = {
+    let (saved, joins, paused) = {
         // Hold the lock only while reading: the process may run for long.
         let dir = ContainerDir::open(&opts.root, &opts.id)?;
         let saved = dir.load()?;
-        match saved.status(&dir.path) {
-            Status::Created | Status::Running => {}
-            // runc's words. Its --ignore-paused is not offered: a process
-            // joining the frozen cgroup would freeze before it is set up.
-            Status::Paused => bail!("cannot exec in a paused container"),
+        let paused = match saved.status(&dir.path) {
+            Status::Created | Status::Running => false,
+            Status::Paused if opts.ignore_paused => true,
+            // runc's words.
+            Status::Paused => bail!("cannot exec in a paused container (use --ignore-paused to override)"),
             other => bail!("cannot exec in container {:?}: it is {other}", opts.id),
-        }
+        };
         let joins = init::exec_joins(&saved.config, saved.pid)?;
         // The namespace files are open: if the init is still the one we
         // started, they are the container's.
         if state::process_state(saved.pid, saved.pid_start_time).is_none() {
             bail!("cannot exec in container {:?}: its init exited", opts.id);
         }
-        (saved, joins)
+        (saved, joins, paused)
     };
     let in_userns = joins.iter().any(|j| j.kind == NamespaceType::User);
     let (parent_end, child_end) = sync::pair()?;
@@ -82,7 +85,13 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
         _ => None,
     };
     let cgroup = sub.as_ref().or(saved.cgroup());
-    let cgroup_fd = cgroup.map(|c| c.v2_dir_fd()).transpose()?.flatten();
+    // Into a frozen cgroup the process goes last: placed there by us once
+    // it is set up (it would freeze half-way otherwise).
+    let late = paused && cgroup.is_some();
+    let cgroup_fd = match late {
+        true => None,
+        false => cgroup.map(|c| c.v2_dir_fd()).transpose()?.flatten(),
+    };
     let filter = crate::container::compile_seccomp(&saved.config)?;
     let root_of_init = match saved.config.linux().namespace(NamespaceType::Mount) {
         Some(_) => None,
@@ -111,8 +120,9 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
                 in_userns,
                 hop_joined_userns: hop_joins_userns,
                 seccomp: filter.as_ref(),
-                join_cgroup: cgroup.filter(|_| !hop_joins_userns),
+                join_cgroup: cgroup.filter(|_| !hop_joins_userns && !late),
                 root_of_init: root_of_init.as_ref(),
+                placed_after_ready: late,
             },
             &child_end,
             opts.preserve_fds,
@@ -124,8 +134,12 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
         1
     })?;
     drop(child_end);
-    let parent_places = cgroup.filter(|_| hop_joins_userns);
-    match follow_setup(opts, &saved, parent_places, &child, &parent_end) {
+    let placement = match (late, cgroup.filter(|_| hop_joins_userns)) {
+        (true, _) => Placement::AfterReady(cgroup.expect("late only with a cgroup")),
+        (false, Some(cg)) => Placement::Before(cg),
+        (false, None) => Placement::None,
+    };
+    match follow_setup(opts, &saved, placement, &child, &parent_end) {
         Ok(console) => Ok(Spawned {
             pid: child.pid,
             pidfd: child.pidfd,
@@ -142,15 +156,27 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
 /// Puts the new process in `cgroup` (where it cannot move itself), lets it
 /// go on, and follows it until it is ready; returns its pty master unless
 /// that went to a console socket.
+/// Where the parent puts the new process into its cgroup.
+enum Placement<'a> {
+    /// The process joins by itself (or clone3 placed it).
+    None,
+    /// Before it goes on (v1, where it cannot move itself).
+    Before(&'a crate::cgroups::Cgroup),
+    /// Once it is set up, into a frozen cgroup; then it may execve.
+    AfterReady(&'a crate::cgroups::Cgroup),
+}
+
 fn follow_setup(
     opts: &ExecOptions,
     saved: &crate::state::Saved,
-    cgroup: Option<&crate::cgroups::Cgroup>,
+    placement: Placement,
     child: &crate::namespaces::Child,
     parent_end: &sync::Channel,
 ) -> Result<Option<std::os::fd::OwnedFd>> {
-    if let Some(cg) = cgroup.filter(|c| !c.is_v2()) {
-        cg.add_pid(child.pid)?;
+    if let Placement::Before(cg) = placement {
+        if !cg.is_v2() {
+            cg.add_pid(child.pid)?;
+        }
     }
     parent_end.send(&Msg::Proceed)?;
     let mut console = None;
@@ -171,6 +197,10 @@ fn follow_setup(
             other => bail!("exec: unexpected {other:?}"),
         }
     }
+    if let Placement::AfterReady(cg) = placement {
+        cg.add_pid(child.pid)?;
+        parent_end.send(&Msg::Proceed)?;
+    }
     if let Some(pid_file) = &opts.pid_file {
         crate::container::write_pid_file(pid_file, child.pid)?;
     }
@@ -190,6 +220,8 @@ struct JoinPlan<'a> {
     /// Without a mount namespace to join: the init's root (/proc/PID/root)
     /// to chroot into.
     root_of_init: Option<&'a std::os::fd::OwnedFd>,
+    /// Placed in its (frozen) cgroup by the parent after Ready: wait for it.
+    placed_after_ready: bool,
 }
 
 fn exec_child(
@@ -231,7 +263,11 @@ fn exec_child(
         process,
         seccomp: plan.seccomp,
         channel,
-        gate: &StartGate::Immediate,
+        gate: if plan.placed_after_ready {
+            &StartGate::Placed
+        } else {
+            &StartGate::Immediate
+        },
         preserve_fds,
         in_userns,
         start_hooks: &[],

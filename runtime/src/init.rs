@@ -18,6 +18,8 @@ pub enum StartGate {
     ExecFifo(OwnedFd),
     /// Exec'd processes run as soon as they are ready.
     Immediate,
+    /// Once ready, wait for the parent to have placed us in our cgroup.
+    Placed,
 }
 
 pub struct InitArgs<'a> {
@@ -164,8 +166,10 @@ pub fn exec_process(l: &Launch, console: Option<Console>) -> Result<std::convert
     }
     process::cloexec_fds_from(3 + l.preserve_fds)?;
     l.channel.send(&Msg::Ready)?;
-    if let StartGate::ExecFifo(state_dir) = l.gate {
-        wait_for_start(state_dir)?;
+    match l.gate {
+        StartGate::ExecFifo(state_dir) => wait_for_start(state_dir)?,
+        StartGate::Placed => l.channel.expect(Msg::Proceed)?,
+        StartGate::Immediate => {}
     }
     if !l.start_hooks.is_empty() {
         let hooks = crate::hooks::with_default_env(l.start_hooks, &process.env);

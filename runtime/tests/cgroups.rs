@@ -491,7 +491,8 @@ fn kill_all_of_a_stopped_container_reaches_what_its_init_left() {
 }
 
 /// `exec --cgroup`: into an existing sub-cgroup of the container's, for
-/// every hierarchy or per controller; not into a paused container.
+/// every hierarchy or per controller; into a paused one only with
+/// `--ignore-paused`.
 #[test]
 fn exec_into_a_sub_cgroup_and_into_a_paused_container() {
     if !is_root() {
@@ -554,8 +555,42 @@ fn exec_into_a_sub_cgroup_and_into_a_paused_container() {
     assert!(e.contains("'..'"), "{e}");
     env.ok(&["pause", "execsub"]);
     let e = env.fails(&["exec", "execsub", "true"]);
-    assert!(e.contains("cannot exec in a paused container"), "{e}");
+    assert!(
+        e.contains("cannot exec in a paused container (use --ignore-paused to override)"),
+        "{e}"
+    );
+    // --ignore-paused: set up outside, placed in the frozen cgroup last; it
+    // runs its program once the container is resumed.
+    let pid_file = env.dir.path().join("paused-exec.pid");
+    env.ok(&[
+        "exec",
+        "-d",
+        "--ignore-paused",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "execsub",
+        "sleep",
+        "77",
+    ]);
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    assert!(
+        cg_read("pids", &path, "cgroup.procs")
+            .lines()
+            .any(|l| l == pid.to_string()),
+        "the exec'd process is not in the container's cgroup"
+    );
+    let cmdline = || std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    assert_ne!(cmdline(), "sleep\u{0}77\u{0}", "it ran while the container was paused");
     env.ok(&["resume", "execsub"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cmdline() != "sleep\u{0}77\u{0}" {
+        assert!(
+            Instant::now() < deadline,
+            "the exec'd process never ran after resume: {:?}",
+            cmdline()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     env.ok(&["delete", "-f", "execsub"]);
     assert_cgroup_gone(&path);
 }

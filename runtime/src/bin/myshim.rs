@@ -207,6 +207,9 @@ struct ExecArgs {
     /// SELinux label for the process (refused: SELinux is not supported)
     #[arg(long)]
     process_label: Option<String>,
+    /// Exec into a paused container (the process starts frozen)
+    #[arg(long)]
+    ignore_paused: bool,
     /// Run in an existing sub-cgroup: PATH, or CONTROLLER[,CONTROLLER]:PATH (repeatable)
     #[arg(long)]
     cgroup: Vec<String>,
@@ -565,6 +568,7 @@ fn exec_in(root: &std::path::Path, args: ExecArgs) -> Result<i32> {
         detach: args.detach,
         preserve_fds: args.preserve_fds,
         clone_parent: false,
+        ignore_paused: args.ignore_paused,
         sub_cgroup: args.cgroup,
     })
 }
