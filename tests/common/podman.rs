@@ -492,6 +492,25 @@ impl Podman {
     }
 }
 
+/// Whether any process, even a zombie, runs as the user or one of its subordinate uids.
+fn has_any_process(u: &ThrowawayUser) -> bool {
+    let subuid = std::fs::read_to_string("/etc/subuid").unwrap_or_default();
+    let range = subuid.lines().find_map(|l| {
+        let mut f = l.strip_prefix(&format!("{}:", u.name))?.split(':');
+        let first: u32 = f.next()?.parse().ok()?;
+        Some(first..first + f.next()?.parse::<u32>().ok()?)
+    });
+    let ours = |uid: u32| uid == u.uid || range.as_ref().is_some_and(|r| r.contains(&uid));
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        let status = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u32>().ok())
+            .is_some_and(ours)
+    })
+}
+
 fn is_zombie(pid: i32) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // The state follows the command name in parentheses.
@@ -551,7 +570,16 @@ impl Drop for Podman {
             let _ = nix::mount::umount2(point.as_str(), nix::mount::MntFlags::MNT_DETACH);
         }
         if let Some(u) = &self.user {
-            u.kill_all();
+            // userdel refuses a user with a process left, zombies included:
+            // wait (bounded) until the killed ones are reaped.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                u.kill_all();
+                if !has_any_process(u) || Instant::now() > deadline {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
             let _ = std::fs::remove_file(format!("/dev/shm/libpod_rootless_lock_{}", u.uid));
         }
         live_leave();
