@@ -5,6 +5,7 @@
 
 pub mod capabilities;
 pub mod cgroups;
+pub mod check;
 pub mod container;
 pub mod exe_guard;
 pub mod exec;

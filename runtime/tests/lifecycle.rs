@@ -507,3 +507,41 @@ fn run_with_terminal_follows_window_size_changes() {
     assert_eq!(child.wait().unwrap().code(), Some(0));
     env.assert_gone("winch", &b);
 }
+
+/// `myshim check` as root: every check answers, the cgroup mode is this
+/// host's, and the exit code says whether any failed.
+#[test]
+fn check_reports_this_host() {
+    if !is_root() {
+        return;
+    }
+    let env = Env::new();
+    let out = env.run(&["check", "--format", "json"]);
+    let checks: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let by_name = |name: &str| {
+        checks
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    for c in &checks {
+        assert!(["ok", "warn", "fail"].contains(&c["level"].as_str().unwrap()), "{c}");
+        assert_eq!(
+            c["level"] != "ok",
+            c.get("fix").is_some(),
+            "a warn or fail says what to do: {c}"
+        );
+    }
+    let unified = nix::sys::statfs::statfs("/sys/fs/cgroup").is_ok_and(|s| s.filesystem_type().0 == 0x6367_7270);
+    let mode = by_name("cgroup mode")["found"].as_str().unwrap().to_string();
+    assert_eq!(mode.starts_with("v2"), unified, "{mode}");
+    assert_eq!(by_name("kernel interfaces")["level"], "ok");
+    assert_eq!(by_name("subordinate ids")["found"], "not needed for root");
+    let failed = checks.iter().any(|c| c["level"] == "fail");
+    assert_eq!(out.status.success(), !failed);
+    let text = String::from_utf8_lossy(&env.run(&["check"]).stdout).into_owned();
+    assert!(
+        text.lines().any(|l| l.starts_with("ok    kernel interfaces: clone3")),
+        "{text}"
+    );
+}

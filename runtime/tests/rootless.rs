@@ -129,6 +129,34 @@ fn spec_rootless_and_run_as_a_user() {
     assert_no_leftovers(&b);
 }
 
+/// `myshim check` as an ordinary user: its subordinate ranges, user
+/// namespaces allowed, and whether its cgroup is delegated.
+#[test]
+fn check_as_a_user() {
+    if !ready() {
+        return;
+    }
+    let u = User::new();
+    let out = u.myshim(&["check", "--format", "json"]);
+    let checks: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let by_name = |name: &str| checks.iter().find(|c| c["name"] == name).unwrap();
+    let ids = by_name("subordinate ids");
+    assert_eq!(ids["level"], "ok", "{ids}");
+    assert!(
+        ids["found"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}: uids ", u.name)),
+        "{ids}"
+    );
+    assert_eq!(by_name("user namespaces")["level"], "ok");
+    let delegation = by_name("cgroup delegation");
+    assert_ne!(
+        delegation["found"], "not needed: running with real privileges",
+        "{delegation}"
+    );
+}
+
 /// The init of a created container is not dumpable yet, so a rootless
 /// runtime cannot read its namespaces: `delete --force` must still kill it
 /// and remove the container.

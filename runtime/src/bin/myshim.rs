@@ -39,6 +39,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Check whether this host can run containers, and how (ok, warn, fail, and what to do)
+    Check {
+        /// text or json
+        #[arg(long, default_value = "text")]
+        format: String,
+    },
     /// Write runc's default config.json into the bundle
     Spec {
         /// Make a config for an unprivileged user (user namespace, no network namespace)
@@ -294,6 +300,16 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Pause { id } => container::pause(&root, &id).map(|_| 0),
         Command::Resume { id } => container::resume(&root, &id).map(|_| 0),
         Command::Update(args) => update(&root, args).map(|_| 0),
+        Command::Check { format } => {
+            let checks = myshim_runtime::check::run();
+            match format.as_str() {
+                "json" => println!("{}", serde_json::to_string_pretty(&checks)?),
+                "text" => print!("{}", myshim_runtime::check::text(&checks)),
+                other => bail!("--format {other:?}: text or json"),
+            }
+            let failed = checks.iter().any(|c| c.level == myshim_runtime::check::Level::Fail);
+            Ok(if failed { 1 } else { 0 })
+        }
         Command::Features => {
             println!(
                 "{}",
