@@ -1,15 +1,16 @@
 #!/bin/sh
 # install-engines.sh [DEST]: the container engines the engine tests drive,
 # installed only where missing (root): Docker 26 (Debian trixie's docker.io
-# and docker-cli, which keep bookworm's containerd and runc), Podman 4.3 and
-# conmon (bookworm), and a CRI client's parts (grpcio, protobuf, protoc, and
-# the CRI's api.proto from trixie's cri-api package, unpacked under DEST,
+# and docker-cli, which keep bookworm's containerd and runc), Podman 4.3,
+# conmon and catatonit (Podman's --init) from bookworm, and a CRI client's
+# parts (grpcio, protobuf, protoc, and the CRI's api.proto from trixie's
+# cri-api package, unpacked under DEST,
 # default /var/cache/myshim/cri-api). Needs the trixie source that
 # fetch-containerd.sh adds. No daemon is started: a policy-rc.d refuses it
 # while the packages install.
 set -eu
 dest=${1:-/var/cache/myshim/cri-api}
-pkgs="docker.io docker-cli podman conmon python3-grpcio python3-protobuf protobuf-compiler"
+pkgs="docker.io docker-cli podman conmon catatonit python3-grpcio python3-protobuf protobuf-compiler"
 missing=""
 for p in $pkgs; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -140,6 +140,12 @@ impl ThrowawayUser {
     /// Every live process of the user or of its subordinate uids (they are
     /// ours: the user was made for the test).
     pub fn processes(&self) -> Vec<i32> {
+        self.processes_incl_zombies(false)
+    }
+
+    /// The user's processes (its own uid or one of its ranges); zombies
+    /// too when `zombies` (userdel refuses while any is there).
+    fn processes_incl_zombies(&self, zombies: bool) -> Vec<i32> {
         let ranges = self.uid_ranges();
         let mut pids = vec![];
         for e in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -159,7 +165,7 @@ impl ThrowawayUser {
                 .next()
                 .and_then(|u| u.parse::<u32>().ok());
             let ours = uid.is_some_and(|u| ranges.iter().any(|(first, n)| (*first..first + n).contains(&u)));
-            if ours && !field("State:").starts_with('Z') {
+            if ours && (zombies || !field("State:").starts_with('Z')) {
                 pids.push(pid);
             }
         }
@@ -178,8 +184,18 @@ impl ThrowawayUser {
 impl Drop for ThrowawayUser {
     fn drop(&mut self) {
         self.kill_all();
+        // Killed processes take a moment to go (and their parents to reap
+        // them): userdel refuses a user who still has any.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !self.processes_incl_zombies(true).is_empty() && std::time::Instant::now() < deadline {
+            self.kill_all();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         let _accounts = Accounts::lock();
-        let _ = Command::new("userdel").arg(&self.name).output();
+        let removed = Command::new("userdel").arg(&self.name).output().is_ok_and(|o| o.status.success());
+        if !removed {
+            let _ = Command::new("userdel").args(["-f", &self.name]).output();
+        }
         for file in ["/etc/subuid", "/etc/subgid"] {
             if let Ok(text) = std::fs::read_to_string(file) {
                 let kept: String = text
