@@ -1,6 +1,7 @@
-//! The CRI (Kubernetes' runtime API) through containerd 1.7 and 2.x, driven
-//! by contrib/cri/cri.py, with two runtime handlers: `myshim` (our shim) and
-//! `myshim-cli` (containerd's Go runc shim with our CLI as its BinaryName).
+//! The CRI (Kubernetes' runtime API) through containerd 1.7 and 2.x (and
+//! Debian's 1.6), driven by contrib/cri/cri.py, with two runtime handlers:
+//! `myshim` (our shim) and `myshim-cli` (containerd's Go runc shim with our
+//! CLI as its BinaryName); runc as the reference in a few.
 //! Each test starts its own containerd with its root, state, sockets, CNI
 //! dir and pod logs in a temp dir, imports the images offline into the
 //! `k8s.io` namespace, runs pods on the host network (no CNI) under a cgroup
