@@ -223,18 +223,26 @@ fn tty_and_resize(d: &Dockerd, rt: &str) {
         .map(|a| quote(&a.to_string_lossy()))
         .collect::<Vec<_>>()
         .join(" ");
-    // The size at start; /m/ready tells the pty's side to resize; the new size.
+    // The size at start; /m/ready tells the pty's side to resize; the new
+    // size (stty sets rows and cols one at a time: both are awaited).
     let inside = quote(
         "tty; stty size; touch /m/ready; i=0; \
-         while [ \"$(stty size)\" = '30 100' ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; \
-         stty size; exit 4",
+         while [ \"$(stty size)\" != '40 120' ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; \
+         touch /m/done; stty size; exit 4",
     );
+    // The client may start watching SIGWINCH after the process has started
+    // (docker exec does): the resize is followed by SIGWINCHs to the
+    // client's process group until the container has seen the new size.
     let resize = format!(
-        "stty rows 30 cols 100; (while [ ! -e {ready} ]; do sleep 0.1; done; stty rows 40 cols 120 </dev/tty) & ",
+        "stty rows 30 cols 100; (while [ ! -e {ready} ]; do sleep 0.1; done; stty rows 40 cols 120 </dev/tty; \
+         i=0; while [ ! -e {done} ] && [ $i -lt 300 ]; do kill -WINCH 0; sleep 0.1; i=$((i+1)); done) & ",
         ready = quote(&ready.to_string_lossy()),
+        done = quote(&marks.join("done").to_string_lossy()),
     );
     let check = |what: &str, out: Out| {
-        let lines: Vec<&str> = out.stdout.lines().map(|l| l.trim_matches(['\0', '\r'])).collect();
+        // The pty echoes a NUL the client writes as "^@", on any line.
+        let text = out.stdout.replace("^@", "").replace(['\0', '\r'], "");
+        let lines: Vec<&str> = text.lines().collect();
         assert_eq!(out.code(), Some(4), "{rt}: {what}: {out}");
         assert!(
             lines.iter().any(|l| l.contains("/dev/pts/")),
@@ -258,6 +266,7 @@ fn tty_and_resize(d: &Dockerd, rt: &str) {
 
     let c = Container::run(d, &format!("ttyexec-{rt}"), rt, &["-v", &bind], &["sleep", "1000"]);
     std::fs::remove_file(&ready).unwrap();
+    std::fs::remove_file(marks.join("done")).unwrap();
     let script = format!("{resize}{prefix} exec -it {} sh -c {inside}", c.name);
     check("docker exec -it", in_pty(d, &script));
 }
