@@ -957,7 +957,7 @@ fn device_rules(d: &Dockerd, rt: &str) {
 
 /// HOME, when the config has none, is the user's home in the container's
 /// /etc/passwd ("/" without an entry), for the init and for docker exec, as
-/// runc sets it. Known to fail today: myshim always sets HOME=/.
+/// runc sets it (HOME was always / before 713aaae).
 fn home_from_passwd(d: &Dockerd, rt: &str) {
     let passwd = d.path(&format!("passwd-{rt}"));
     std::fs::write(
@@ -1101,9 +1101,8 @@ fn cgroup_ns_parent_and_pids(d: &Dockerd, rt: &str) {
 /// docker exec sends the container's process settings (a copy of its
 /// process with other args): the exec'd process gets the same
 /// capabilities, no_new_privs, seccomp, rlimits and oom_score_adj as the
-/// init, as runc gives it. Known to fail today: myshim applies
-/// process.oomScoreAdj to the init only (the exec'd process keeps the
-/// shim's).
+/// init, as runc gives it (before 713aaae the exec'd process kept the
+/// shim's oom_score_adj).
 fn exec_gets_the_process_settings(d: &Dockerd, rt: &str) {
     let c = Container::run(
         d,
