@@ -72,6 +72,7 @@ for_both_runtimes!(
     rm_with_execs_running,
     cgroup_ns_parent_and_pids,
     exec_gets_the_process_settings,
+    short_lived_output_kept,
 );
 
 /// `docker run --rm --runtime RT --network none OPTIONS IMAGE CMD`.
@@ -430,7 +431,7 @@ fn pause_unpause(d: &Dockerd, rt: &str) {
         &format!("pause-{rt}"),
         rt,
         &[],
-        &["sh", "-c", "while :; do date +%s%N > /tmp/tick; sleep 0.05; done"],
+        &["sh", "-c", "while :; do echo tick >> /tmp/ticks; sleep 0.05; done"],
     );
     let id = c.id();
     d.ok(&["pause", &c.name]);
@@ -441,9 +442,10 @@ fn pause_unpause(d: &Dockerd, rt: &str) {
     d.ok(&["unpause", &c.name]);
     assert_eq!(d.inspect(&c.name, "{{.State.Status}}"), "running", "{rt}");
     assert_eq!(freezer_state(d, &id), "THAWED", "{rt}");
-    // The loop runs again: the tick changes.
-    let before = c.sh("cat /tmp/tick");
-    wait_inside(&c, &format!("[ \"$(cat /tmp/tick)\" != {before} ]"));
+    // The loop runs again: lines are added (appended: a rewrite could be
+    // read half done).
+    let before = c.sh("wc -l < /tmp/ticks");
+    wait_inside(&c, &format!("[ $(wc -l < /tmp/ticks) -gt {before} ]"));
 }
 
 fn stop_and_restart(d: &Dockerd, rt: &str) {
@@ -1134,6 +1136,45 @@ fn exec_gets_the_process_settings(d: &Dockerd, rt: &str) {
         c.sh("ulimit -n; ulimit -Hn"),
         "512\n1024",
         "{rt}: the exec'd process's nofile"
+    );
+}
+
+/// The output of short containers, four started at a time, is all there.
+/// Seen failing intermittently with our CLI under the Go shim (`cli::`),
+/// on a loaded machine: 3 runs of some 300 printed nothing though the
+/// container ran (its marker file was made); never with runc or our shim.
+fn short_lived_output_kept(d: &Dockerd, rt: &str) {
+    let dir = d.path(&format!("short-{rt}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("in"), "from host\n").unwrap();
+    let bind = format!("{}:/data", dir.display());
+    let ro = &format!("{}:/ro:ro", dir.display());
+    let lost: Vec<String> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|k| {
+                let bind = &bind;
+                s.spawn(move || {
+                    let mut lost = vec![];
+                    for i in 0..25 {
+                        let script = format!("cat /data/in; echo out > /data/out; touch /data/ran-{k}-{i}");
+                        let out = run_rm(d, rt, &["-v", bind, "-v", ro], &["sh", "-c", &script]);
+                        if out.stdout != "from host\n" {
+                            lost.push(format!("{k}-{i}: {out}"));
+                        }
+                    }
+                    lost
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+    });
+    let ran = std::fs::read_dir(&dir).unwrap().count() - 2;
+    assert!(
+        lost.is_empty(),
+        "{rt}: {} of 100 outputs lost ({ran} ran):\n{}",
+        lost.len(),
+        lost.join("\n")
     );
 }
 
