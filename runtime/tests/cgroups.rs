@@ -519,8 +519,10 @@ fn exec_into_a_sub_cgroup_and_into_a_paused_container() {
         let own = base.join(path.trim_start_matches('/'));
         if own.is_dir() && !subs.contains(&own.join("sub")) {
             std::fs::create_dir(own.join("sub")).unwrap();
+            // v1 only: a v2 child without the cpuset controller has no such file.
             for file in ["cpuset.cpus", "cpuset.mems"] {
-                if let Ok(v) = std::fs::read_to_string(own.join(file)) {
+                let empty = std::fs::read_to_string(own.join("sub").join(file)).is_ok_and(|v| v.trim().is_empty());
+                if let (true, Ok(v)) = (empty, std::fs::read_to_string(own.join(file))) {
                     std::fs::write(own.join("sub").join(file), v.trim()).unwrap();
                 }
             }
