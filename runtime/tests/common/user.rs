@@ -192,7 +192,10 @@ impl Drop for ThrowawayUser {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         let _accounts = Accounts::lock();
-        let removed = Command::new("userdel").arg(&self.name).output().is_ok_and(|o| o.status.success());
+        let removed = Command::new("userdel")
+            .arg(&self.name)
+            .output()
+            .is_ok_and(|o| o.status.success());
         if !removed {
             let _ = Command::new("userdel").args(["-f", &self.name]).output();
         }
