@@ -265,7 +265,7 @@ fn setup_cgroup(spec: &Spec, id: &str) -> Result<Option<(Cgroup, crate::cgroups:
         return Ok(None);
     }
     let resources = linux.resources.clone().unwrap_or_default();
-    if let Err(e) = cgroup.apply(&resources, &linux.devices) {
+    if let Err(e) = cgroup.apply(&resources) {
         made.remove_empty();
         return Err(e.context("linux.resources"));
     }

@@ -179,47 +179,39 @@ impl DeviceRule {
     }
 }
 
-/// Devices every container may use whatever its config says, as runc allows:
-/// the default nodes, the pty multiplexer and the ptys.
+/// Devices every container may use whatever its config says, runc's list:
+/// mknod of any node, the default nodes, the ptys and their multiplexer,
+/// and /dev/net/tun (runc 1.2 dropped it, then had to bring it back).
 pub fn default_device_rules() -> Vec<DeviceRule> {
-    let c = |major: i64, minor: Option<i64>| DeviceRule {
+    let rule = |kind: &str, major: Option<i64>, minor: Option<i64>, access: &str| DeviceRule {
         allow: true,
-        kind: Some("c".into()),
-        major: Some(major),
+        kind: Some(kind.into()),
+        major,
         minor,
-        access: Some("rwm".into()),
+        access: Some(access.into()),
     };
+    let c = |major: i64, minor: Option<i64>| rule("c", Some(major), minor, "rwm");
     vec![
+        rule("c", None, None, "m"),
+        rule("b", None, None, "m"),
         c(1, Some(3)),
-        c(1, Some(5)),
-        c(1, Some(7)),
         c(1, Some(8)),
-        c(1, Some(9)),
+        c(1, Some(7)),
         c(5, Some(0)),
-        c(5, Some(1)),
-        c(5, Some(2)),
+        c(1, Some(5)),
+        c(1, Some(9)),
         c(136, None),
+        c(5, Some(2)),
+        c(10, Some(200)),
     ]
 }
 
 /// The device rules a container gets, in order (later ones override): the
-/// config's, then what every container may use, then the nodes that
-/// linux.devices creates (FIFOs excepted: the devices cgroup knows only
-/// block and character devices).
-pub fn effective_device_rules(config: &[DeviceRule], created: &[crate::spec::Device]) -> Vec<DeviceRule> {
-    let created_rules = created.iter().filter(|d| d.kind != "p").map(|d| DeviceRule {
-        allow: true,
-        kind: Some(if d.kind == "u" { "c".into() } else { d.kind.clone() }),
-        major: Some(d.major),
-        minor: Some(d.minor),
-        access: Some("rwm".into()),
-    });
-    config
-        .iter()
-        .cloned()
-        .chain(default_device_rules())
-        .chain(created_rules)
-        .collect()
+/// config's, then what every container may use. As in runc, the nodes of
+/// linux.devices add no rule: access to them is what
+/// linux.resources.devices grants (Docker's `--device X:r` is read-only).
+pub fn effective_device_rules(config: &[DeviceRule]) -> Vec<DeviceRule> {
+    config.iter().cloned().chain(default_device_rules()).collect()
 }
 
 #[cfg(test)]
@@ -227,15 +219,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_fifo_in_linux_devices_gives_no_device_rule() {
-        let created: Vec<crate::spec::Device> = serde_json::from_str(
-            r#"[{"path": "/dev/fifo", "type": "p", "major": 0, "minor": 0},
-                {"path": "/dev/c", "type": "c", "major": 1, "minor": 7}]"#,
-        )
-        .unwrap();
-        let rules = effective_device_rules(&[], &created);
-        assert_eq!(rules.len(), default_device_rules().len() + 1);
-        assert_eq!(rules.last().unwrap().v1_line(), "c 1:7 rwm");
+    fn the_config_rules_come_first_then_runcs_defaults() {
+        let deny_all = DeviceRule {
+            allow: false,
+            access: Some("rwm".into()),
+            ..Default::default()
+        };
+        let rules = effective_device_rules(std::slice::from_ref(&deny_all));
+        assert_eq!(rules.len(), 1 + default_device_rules().len());
+        let lines: Vec<String> = rules.iter().map(|r| r.v1_line()).collect();
+        assert_eq!(lines[0], "a *:* rwm");
+        assert!(
+            lines.contains(&"c *:* m".to_string()) && lines.contains(&"c 10:200 rwm".to_string()),
+            "{lines:?}"
+        );
     }
 
     #[test]

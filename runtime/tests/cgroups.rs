@@ -813,6 +813,40 @@ fn device_rules_deny_what_is_not_allowed() {
     assert_cgroup_gone(&path);
 }
 
+/// Docker's `--device /dev/fuse:r`: the node in linux.devices, its access in
+/// linux.resources.devices. As with runc the node gets only what the rules
+/// grant (read), any node may be made (`c *:* m`), and /dev/net/tun is in
+/// the defaults.
+#[test]
+fn linux_devices_get_only_the_access_their_rules_grant() {
+    if !is_root() || !Path::new("/dev/fuse").exists() {
+        return;
+    }
+    let path = cg_path("devr");
+    let _cleanup = CgCleanup(path.clone());
+    let env = Env::new();
+    let script = "head -c 0 /dev/fuse && echo read; (echo x > /dev/fuse) 2>/dev/null && echo written; \
+                  mknod /tmp/tty1 c 4 1 && echo made; mknod /tmp/tun c 10 200 && (: < /tmp/tun) && echo tun";
+    let out = sh_in(&env, "devr", script, |c| {
+        c["linux"]["cgroupsPath"] = json!(path);
+        c["root"]["readonly"] = json!(false);
+        c["linux"]["devices"] =
+            json!([{"type": "c", "path": "/dev/fuse", "major": 10, "minor": 229, "fileMode": 0o666}]);
+        c["linux"]["resources"]["devices"] = json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "r"}
+        ]);
+        for set in ["bounding", "effective", "permitted"] {
+            c["process"]["capabilities"][set]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("CAP_MKNOD"));
+        }
+    });
+    assert_eq!(out, "read\nmade\ntun\n");
+    assert_cgroup_gone(&path);
+}
+
 #[test]
 fn more_resources_read_back() {
     if !is_root() {

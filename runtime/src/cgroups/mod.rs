@@ -289,21 +289,21 @@ impl Cgroup {
         Ok(())
     }
 
-    pub fn apply(&self, resources: &Resources, devices: &[crate::spec::Device]) -> Result<()> {
+    pub fn apply(&self, resources: &Resources) -> Result<()> {
         check_hugepage_sizes(&resources.hugepage_limits, Path::new("/sys/kernel/mm/hugepages"))?;
         if self.unified {
             v2::apply(&self.dirs[0].1, resources)?;
-            if resources.devices.is_empty() && devices.is_empty() {
+            if resources.devices.is_empty() {
                 return Ok(());
             }
             if !crate::rootless::privileged() {
                 log::debug!("device rules need a BPF program, which only the host's root may load: not applied");
                 return Ok(());
             }
-            let rules = crate::resources::effective_device_rules(&resources.devices, devices);
+            let rules = crate::resources::effective_device_rules(&resources.devices);
             devices_bpf::attach(&self.dirs[0].1, &rules)
         } else {
-            v1::apply(self, resources, devices)
+            v1::apply(self, resources)
         }
     }
 
@@ -314,7 +314,7 @@ impl Cgroup {
         if self.unified {
             applied.devices.clear();
         }
-        self.apply(&applied, &[])
+        self.apply(&applied)
     }
 
     /// Moves the calling process, which must have one thread, into its v1

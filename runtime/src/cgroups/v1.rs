@@ -90,7 +90,7 @@ fn write_memory_limit(dir: &Path, limit: i64) -> Result<()> {
     })
 }
 
-pub(super) fn apply(cg: &Cgroup, r: &Resources, devices: &[crate::spec::Device]) -> Result<()> {
+pub(super) fn apply(cg: &Cgroup, r: &Resources) -> Result<()> {
     if let (Some(m), Some(dir)) = (&r.memory, cg.dir("memory")) {
         apply_memory_and_swap(dir, m.limit, m.swap)?;
         if let Some(reservation) = m.reservation {
@@ -208,7 +208,7 @@ pub(super) fn apply(cg: &Cgroup, r: &Resources, devices: &[crate::spec::Device])
         anyhow::bail!("linux.resources.unified needs cgroup v2; this host has v1 controllers");
     }
     if let Some(dir) = cg.dir("devices") {
-        apply_devices(dir, &r.devices, devices)?;
+        apply_devices(dir, &r.devices)?;
     }
     Ok(())
 }
@@ -242,8 +242,8 @@ pub(super) fn pids_max(limit: i64) -> String {
     }
 }
 
-fn apply_devices(dir: &Path, rules: &[DeviceRule], created: &[crate::spec::Device]) -> Result<()> {
-    for rule in effective_device_rules(rules, created) {
+fn apply_devices(dir: &Path, rules: &[DeviceRule]) -> Result<()> {
+    for rule in effective_device_rules(rules) {
         let file = if rule.allow { "devices.allow" } else { "devices.deny" };
         write(dir, file, &rule.v1_line())?;
     }
@@ -289,7 +289,7 @@ mod tests {
             "rdma": {"mlx5_1": {"hcaHandles": 3}}
         }))
         .unwrap();
-        apply(&cg, &r, &[]).unwrap();
+        apply(&cg, &r).unwrap();
         let read = |c: &str, f: &str| std::fs::read_to_string(tmp.path().join(c).join(f)).unwrap();
         assert_eq!(read("net_cls", "net_cls.classid"), "1048577");
         assert_eq!(read("net_prio", "net_prio.ifpriomap"), "eth0 5");
@@ -298,7 +298,7 @@ mod tests {
             dirs: vec![],
             unified: false,
         };
-        let e = apply(&missing, &r, &[]).unwrap_err().to_string();
+        let e = apply(&missing, &r).unwrap_err().to_string();
         assert!(e.contains("net_cls"), "{e}");
     }
 }
