@@ -121,6 +121,24 @@ impl Containerd {
             .unwrap()
     }
 
+    /// A spec file for container `id` (`ctr run --config`): that of the
+    /// running `like` (its pod annotation included), with a createRuntime
+    /// hook running `script` and a cgroup of its own.
+    fn spec_with_create_hook(&self, like: &str, id: &str, script: &str) -> PathBuf {
+        let config = self.dir.path().join(format!(
+            "state/io.containerd.runtime.v2.task/{}/{like}/config.json",
+            self.namespace
+        ));
+        let mut spec: serde_json::Value = serde_json::from_slice(&std::fs::read(config).unwrap()).unwrap();
+        spec["hooks"] = serde_json::json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]});
+        spec["linux"]["cgroupsPath"] = serde_json::json!(format!("/{}/{id}", self.namespace));
+        // ctr takes no image with a spec file: the test's image rootfs, read-only.
+        spec["root"] = serde_json::json!({"path": self.rootfs_dir(), "readonly": true});
+        let file = self.dir.path().join(format!("{id}.json"));
+        std::fs::write(&file, spec.to_string()).unwrap();
+        file
+    }
+
     /// Shim processes serving this containerd.
     fn shims(&self) -> Vec<i32> {
         let sock = self.dir.path().join("c.sock").display().to_string();
@@ -570,17 +588,7 @@ fn a_slow_create_hook_does_not_stall_the_pod_shim() {
     // h2, in the same pod, with a createRuntime hook that waits for us.
     let release = c.dir.path().join("release");
     let wait_for_release = format!("while [ ! -e {} ]; do sleep 0.05; done", release.display());
-    let h1_config = c.dir.path().join(format!(
-        "state/io.containerd.runtime.v2.task/{}/h1/config.json",
-        c.namespace
-    ));
-    let mut spec: serde_json::Value = serde_json::from_slice(&std::fs::read(h1_config).unwrap()).unwrap();
-    spec["hooks"] = serde_json::json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", wait_for_release]}]});
-    spec["linux"]["cgroupsPath"] = serde_json::json!(format!("/{}/h2", c.namespace));
-    // ctr takes no image with a spec file: the test's image rootfs, read-only.
-    spec["root"] = serde_json::json!({"path": c.rootfs_dir(), "readonly": true});
-    let spec_file = c.dir.path().join("h2.json");
-    std::fs::write(&spec_file, spec.to_string()).unwrap();
+    let spec_file = c.spec_with_create_hook("h1", "h2", &wait_for_release);
     let spec_arg = spec_file.to_str().unwrap();
     let slow_err = c.dir.path().join("h2.err");
     let mut slow = c
@@ -696,16 +704,7 @@ fn a_worker_killed_in_the_middle_of_a_create_leaves_nothing() {
     c.wait_task("w1", "RUNNING");
     let release = c.dir.path().join("never");
     let wait_forever = format!("while [ ! -e {} ]; do sleep 0.05; done", release.display());
-    let config = c.dir.path().join(format!(
-        "state/io.containerd.runtime.v2.task/{}/w1/config.json",
-        c.namespace
-    ));
-    let mut spec: serde_json::Value = serde_json::from_slice(&std::fs::read(config).unwrap()).unwrap();
-    spec["hooks"] = serde_json::json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", wait_forever]}]});
-    spec["linux"]["cgroupsPath"] = serde_json::json!(format!("/{}/w2", c.namespace));
-    spec["root"] = serde_json::json!({"path": c.rootfs_dir(), "readonly": true});
-    let spec_file = c.dir.path().join("w2.json");
-    std::fs::write(&spec_file, spec.to_string()).unwrap();
+    let spec_file = c.spec_with_create_hook("w1", "w2", &wait_forever);
     let mut create = c
         .cmd(&[
             "run",

@@ -251,6 +251,18 @@ fn hugepage_sizes(dir: &Path) -> Vec<String> {
     sizes
 }
 
+/// One entry per page size the hugetlb files of `dir` name, read by `entry`.
+fn hugetlb_by_size(dir: Option<&Path>, entry: impl Fn(&str) -> Hugetlb) -> BTreeMap<String, Hugetlb> {
+    dir.map(hugepage_sizes)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|size| {
+            let e = entry(&size);
+            (size, e)
+        })
+        .collect()
+}
+
 impl Cgroup {
     pub fn stats(&self) -> Stats {
         if self.unified {
@@ -285,22 +297,14 @@ impl Cgroup {
         };
         let io = dir.and_then(|d| read(d, "io.stat").ok()).unwrap_or_default();
         let (io_service_bytes_recursive, io_serviced_recursive) = io_stat_entries(&io);
-        let hugetlb = dir
-            .map(hugepage_sizes)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|size| {
-                let entry = Hugetlb {
-                    usage: num(dir, &format!("hugetlb.{size}.current")),
-                    max: num_or(dir, &format!("hugetlb.{size}.max"), u64::MAX),
-                    failcnt: keyed(dir, &format!("hugetlb.{size}.events"))
-                        .get("max")
-                        .copied()
-                        .unwrap_or(0),
-                };
-                (size, entry)
-            })
-            .collect();
+        let hugetlb = hugetlb_by_size(dir, |size| Hugetlb {
+            usage: num(dir, &format!("hugetlb.{size}.current")),
+            max: num_or(dir, &format!("hugetlb.{size}.max"), u64::MAX),
+            failcnt: keyed(dir, &format!("hugetlb.{size}.events"))
+                .get("max")
+                .copied()
+                .unwrap_or(0),
+        });
         Stats {
             cpu: Cpu {
                 usage: CpuUsage {
@@ -369,19 +373,11 @@ impl Cgroup {
         let oom_at = |key: &str| oom.get(key).copied().unwrap_or(0);
         let usage = entry("memory");
         let hugetlb_dir = self.dir("hugetlb");
-        let hugetlb = hugetlb_dir
-            .map(hugepage_sizes)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|size| {
-                let entry = Hugetlb {
-                    usage: num(hugetlb_dir, &format!("hugetlb.{size}.usage_in_bytes")),
-                    max: num(hugetlb_dir, &format!("hugetlb.{size}.max_usage_in_bytes")),
-                    failcnt: num(hugetlb_dir, &format!("hugetlb.{size}.failcnt")),
-                };
-                (size, entry)
-            })
-            .collect();
+        let hugetlb = hugetlb_by_size(hugetlb_dir, |size| Hugetlb {
+            usage: num(hugetlb_dir, &format!("hugetlb.{size}.usage_in_bytes")),
+            max: num(hugetlb_dir, &format!("hugetlb.{size}.max_usage_in_bytes")),
+            failcnt: num(hugetlb_dir, &format!("hugetlb.{size}.failcnt")),
+        });
         Stats {
             cpu: Cpu {
                 usage: CpuUsage {
