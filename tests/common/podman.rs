@@ -425,9 +425,11 @@ impl Podman {
     pub fn is_pause_process(&self, pid: i32) -> bool {
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
-        self.user.is_some()
-            && exe == Path::new(PODMAN)
-            && cmdline.split(|b| *b == 0).filter(|a| !a.is_empty()).count() == 1
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).filter(|a| !a.is_empty()).collect();
+        // Podman's own pause, or `catatonit -P` where catatonit is installed.
+        let podman_pause = exe == Path::new(PODMAN) && args.len() == 1;
+        let catatonit_pause = exe.file_name().is_some_and(|n| n == "catatonit") && args.get(1) == Some(&&b"-P"[..]);
+        self.user.is_some() && (podman_pause || catatonit_pause)
     }
 
     /// Waits (bounded) until no process of the test is left (conmon ends
