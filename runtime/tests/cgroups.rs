@@ -543,13 +543,14 @@ fn exec_into_a_sub_cgroup_and_into_a_paused_container() {
             .to_string()
     };
     let all = env.ok(&["exec", "--cgroup", "sub", "execsub", "cat", "/proc/self/cgroup"]);
+    // The full path, or "/sub" where the container has a cgroup namespace.
     for c in &controllers {
-        assert!(line_of(&all, c).ends_with("/execsub/sub"), "{c}: {all}");
+        assert!(line_of(&all, c).ends_with("/sub"), "{c}: {all}");
     }
     if !unified() {
         let one = env.ok(&["exec", "--cgroup", "memory:sub", "execsub", "cat", "/proc/self/cgroup"]);
-        assert!(line_of(&one, "memory").ends_with("/execsub/sub"), "{one}");
-        assert!(line_of(&one, "pids").ends_with("/execsub"), "{one}");
+        assert!(line_of(&one, "memory").ends_with("/sub"), "{one}");
+        assert!(!line_of(&one, "pids").ends_with("/sub"), "{one}");
     }
     let e = env.fails(&["exec", "--cgroup", "nope", "execsub", "true"]);
     assert!(e.contains("nope") && e.contains("does not exist"), "{e}");
