@@ -223,7 +223,7 @@ impl Service {
     /// after the process's start event.
     fn claim_early_exit(table: &mut Table, id: &str, exec_id: &str) -> TtrpcResult<()> {
         let proc = table.process_mut(id, exec_id)?;
-        let (pid, gone) = (proc.pid, proc.pidfd.as_ref().is_none_or(pidfd_exited));
+        let (pid, gone) = (proc.pid, proc.pidfd.as_ref().is_none_or(|fd| container::pidfd_exited(fd, 0)));
         if let Some(exit) = table.claim_exit(pid, gone) {
             let proc = table.process_mut(id, exec_id)?;
             proc.exit = Some(exit);
@@ -393,17 +393,6 @@ impl Service {
         Self::claim_early_exit(table, id, exec_id)?;
         Ok(pid)
     }
-}
-
-/// Whether the process behind `pidfd` has exited (a pidfd polls readable then).
-fn pidfd_exited(pidfd: &OwnedFd) -> bool {
-    let mut pfd = libc::pollfd {
-        fd: pidfd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one live pollfd, no wait.
-    unsafe { libc::poll(&mut pfd, 1, 0) > 0 }
 }
 
 fn already_exists(table: &Table, id: &str) -> TtrpcResult<()> {

@@ -445,16 +445,22 @@ pub fn pidfd_kill(pidfd: &OwnedFd, signal: i32) -> Result<()> {
     Ok(())
 }
 
-/// Waits (up to 10 s) until the process behind `pidfd` has exited (it need
-/// not be our child); false if it has not.
-pub(crate) fn wait_exit(pidfd: &OwnedFd) -> bool {
+/// Whether the process behind `pidfd` has exited, or does within
+/// `timeout_ms` (0: just look).
+pub fn pidfd_exited(pidfd: &OwnedFd, timeout_ms: i32) -> bool {
     let mut pfd = libc::pollfd {
         fd: pidfd.as_raw_fd(),
         events: libc::POLLIN,
         revents: 0,
     };
     // SAFETY: one live pollfd; a pidfd polls readable once the process exits.
-    let exited = unsafe { libc::poll(&mut pfd, 1, 10_000) } > 0;
+    unsafe { libc::poll(&mut pfd, 1, timeout_ms) > 0 }
+}
+
+/// Waits (up to 10 s) until the process behind `pidfd` has exited (it need
+/// not be our child); false if it has not.
+pub(crate) fn wait_exit(pidfd: &OwnedFd) -> bool {
+    let exited = pidfd_exited(pidfd, 10_000);
     // Reap it if it was our child; harmless otherwise.
     namespaces::waitid_pidfd(pidfd, libc::WNOHANG);
     exited
