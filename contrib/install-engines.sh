@@ -1,7 +1,8 @@
 #!/bin/sh
 # install-engines.sh [DEST]: the container engines the engine tests drive,
 # installed only where missing (root): Docker 26 (Debian trixie's docker.io
-# and docker-cli, which keep bookworm's containerd and runc), Podman 4.3,
+# and docker-cli, which keep bookworm's containerd and runc, and tini for
+# --init), Podman 4.3,
 # conmon and catatonit (Podman's --init) from bookworm, and a CRI client's
 # parts (grpcio, protobuf, protoc, and the CRI's api.proto from trixie's
 # cri-api package, unpacked under DEST,
@@ -10,7 +11,7 @@
 # while the packages install.
 set -eu
 dest=${1:-/var/cache/myshim/cri-api}
-pkgs="docker.io docker-cli podman conmon catatonit python3-grpcio python3-protobuf protobuf-compiler"
+pkgs="docker.io docker-cli tini podman conmon catatonit python3-grpcio python3-protobuf protobuf-compiler"
 missing=""
 for p in $pkgs; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
