@@ -223,7 +223,10 @@ impl Service {
     /// after the process's start event.
     fn claim_early_exit(table: &mut Table, id: &str, exec_id: &str) -> TtrpcResult<()> {
         let proc = table.process_mut(id, exec_id)?;
-        let (pid, gone) = (proc.pid, proc.pidfd.as_ref().is_none_or(|fd| container::pidfd_exited(fd, 0)));
+        let (pid, gone) = (
+            proc.pid,
+            proc.pidfd.as_ref().is_none_or(|fd| container::pidfd_exited(fd, 0)),
+        );
         if let Some(exit) = table.claim_exit(pid, gone) {
             let proc = table.process_mut(id, exec_id)?;
             proc.exit = Some(exit);
