@@ -56,6 +56,7 @@ for_both_runtimes!(
     update_up_and_down,
     read_only_and_tmpfs,
     bind_mounts,
+    read_only_volume_is_read_only_below_too,
     user,
     cap_drop_all,
     default_seccomp,
@@ -652,6 +653,55 @@ fn bind_mounts(d: &Dockerd, rt: &str) {
         "{rt}: {out}"
     );
     assert!(!dir.join("x").exists(), "{rt}");
+}
+
+/// Docker 25+ asks the runtime's `features` for `rro` and then makes a
+/// `:ro` volume read-only recursively: a mount below the volume's source
+/// is read-only inside too (a plain `ro` bind leaves it writable). Docker
+/// can ask only a runtime with a `path`: our CLI.
+fn read_only_volume_is_read_only_below_too(d: &Dockerd, rt: &str) {
+    let dir = d.path(&format!("rro-{rt}"));
+    let sub = dir.join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    nix::mount::mount(
+        Some("tmpfs"),
+        &sub,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        Some("size=1m"),
+    )
+    .unwrap();
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+    let _unmount = Unmount(sub.clone());
+    let ro = format!("{}:/ro:ro", dir.display());
+    let got = sh_rm(
+        d,
+        rt,
+        &["-v", &ro],
+        "grep ' /ro/sub ' /proc/self/mountinfo | cut -d' ' -f6; touch /ro/sub/x 2>&1 || true",
+    );
+    let lines: Vec<&str> = got.lines().collect();
+    if rt == RT_SHIM {
+        // Docker 26 learns a runtime's mount options only by running its
+        // `path features`; a `runtimeType` shim has none to run, so Docker
+        // sends a plain `ro` (read-only at the top, which bind_mounts checks).
+        eprintln!(
+            "{rt}: Docker 26 does not ask a shim runtime for rro; /ro/sub is {}",
+            lines[0]
+        );
+        return;
+    }
+    assert!(
+        lines[0].split(',').any(|f| f == "ro"),
+        "{rt}: /ro/sub is not read-only: {got}"
+    );
+    assert!(got.contains("Read-only file system"), "{rt}: {got}");
+    assert!(!sub.join("x").exists(), "{rt}");
 }
 
 fn user(d: &Dockerd, rt: &str) {
