@@ -19,6 +19,16 @@ Usage: cri.py [-a SOCKET] [--proto API.PROTO] COMMAND ...
                             handler interleaved after --warmup rounds; JSON
                             {handler: {phase: [seconds per round]}} (needs
                             --image and --log-dir; --cgroup-parent)
+  burst PODS PER_POD HANDLER [--parallel P]
+                            PODS pods of PER_POD containers (`sleep`) at
+                            once, P pods in flight, each pod's sandbox then
+                            its containers created and started in turn (as
+                            kubelet does); JSON {wall, failures, errors,
+                            running, client_cpu (seconds of this process),
+                            ops: {phase: [seconds]}} (needs --image
+                            and --log-dir; --cgroup-parent, --prefix)
+  teardown [--parallel P]   StopPodSandbox+RemovePodSandbox of every pod, P
+                            at a time; JSON {wall, failures, errors}
   image-cmd IN.tar OUT.tar NAME CMD...
                             an OCI layout tar (contrib/make-image.sh) with
                             another name and default command (no socket)
@@ -190,6 +200,92 @@ def bench(client, rounds, handlers, image, cgroup_parent, log_dir, warmup=1):
     return times
 
 
+def burst(client, pods, per_pod, handler, image, cgroup_parent, log_dir, parallel, prefix="burst"):
+    """PODS pods of PER_POD containers started at once, `parallel` pods in
+    flight (gRPC calls from one client; its channel is thread-safe). wall:
+    first call to the last StartContainer's reply. failures: pods or
+    containers that failed to start, or are not running at the end."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ops = {"RunPodSandbox": [], "CreateContainer": [], "StartContainer": []}
+    errors = []
+    sandboxes = set()
+
+    def timed(method, request):
+        t = time.perf_counter()
+        try:
+            return client.call(method, request)
+        finally:
+            ops[method].append(time.perf_counter() - t)  # list.append: atomic
+
+    def one(i):
+        """Failures of pod i (its sandbox failing counts all its containers)."""
+        name = f"{prefix}-{i}"
+        pod = pod_config(name, cgroup_parent, log_dir)
+        try:
+            pid = timed("RunPodSandbox", {"config": pod, "runtime_handler": handler}).pod_sandbox_id
+        except client.grpc.RpcError as e:
+            errors.append(f"{name}: RunPodSandbox: {e.code().name}: {e.details()}")
+            return per_pod
+        sandboxes.add(pid)
+        failed = 0
+        for k in range(per_pod):
+            cfg = {
+                "metadata": {"name": f"c{k}", "attempt": 0},
+                "image": {"image": image},
+                "command": ["sleep", "2147483647"],
+                "log_path": f"{name}-c{k}.log",
+                "linux": {"security_context": {"namespace_options": {"network": "NODE", "pid": "CONTAINER"}}},
+            }
+            try:
+                cid = timed(
+                    "CreateContainer", {"pod_sandbox_id": pid, "config": cfg, "sandbox_config": pod}
+                ).container_id
+                timed("StartContainer", {"container_id": cid})
+            except client.grpc.RpcError as e:
+                errors.append(f"{name}/c{k}: {e.code().name}: {e.details()}")
+                failed += 1
+        return failed
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        failures = sum(pool.map(one, range(pods)))
+    wall = time.perf_counter() - start
+    running = sum(
+        1
+        for c in client.call("ListContainers").containers
+        if c.state == client.pb.CONTAINER_RUNNING and c.pod_sandbox_id in sandboxes
+    )
+    # A start that returned but whose container is gone by now counts too.
+    failures = max(failures, pods * per_pod - running)
+    t = os.times()
+    return {"wall": wall, "failures": failures, "errors": errors[:20], "running": running,
+            "client_cpu": t.user + t.system, "ops": ops}
+
+
+def teardown(client, parallel):
+    """Stops and removes every pod, `parallel` at a time (RemovePodSandbox
+    removes its containers). Leftover containers outside pods go too."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    errors = []
+
+    def one(pid):
+        for method in ("StopPodSandbox", "RemovePodSandbox"):
+            try:
+                client.call(method, {"pod_sandbox_id": pid})
+            except client.grpc.RpcError as e:
+                errors.append(f"{pid[:12]}: {method}: {e.code().name}: {e.details()}")
+                return 1
+        return 0
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        failures = sum(pool.map(one, [p.id for p in client.call("ListPodSandbox").items]))
+    wall = time.perf_counter() - start
+    return {"wall": wall, "failures": failures, "errors": errors[:20]}
+
+
 def image_cmd(src, dst, name, cmd):
     """Rewrites an OCI layout tar of one manifest: config Cmd, image name."""
     with tarfile.open(src) as t:
@@ -247,6 +343,17 @@ def main():
     p.add_argument("--cgroup-parent", default="")
     p.add_argument("--log-dir", required=True)
     p.add_argument("--warmup", type=int, default=1, help="untimed rounds per handler first")
+    p = sub.add_parser("burst")
+    p.add_argument("pods", type=int)
+    p.add_argument("per_pod", type=int)
+    p.add_argument("handler")
+    p.add_argument("--parallel", type=int, default=20, help="pods in flight")
+    p.add_argument("--image", required=True)
+    p.add_argument("--cgroup-parent", default="")
+    p.add_argument("--log-dir", required=True)
+    p.add_argument("--prefix", default="burst", help="pod names PREFIX-I")
+    p = sub.add_parser("teardown")
+    p.add_argument("--parallel", type=int, default=20)
     p = sub.add_parser("image-cmd")
     p.add_argument("src")
     p.add_argument("dst")
@@ -277,6 +384,12 @@ def main():
         elif args.cmd == "bench":
             times = bench(client, args.rounds, args.handlers, args.image, args.cgroup_parent, args.log_dir, args.warmup)
             print(json.dumps(times))
+        elif args.cmd == "burst":
+            r = burst(client, args.pods, args.per_pod, args.handler, args.image, args.cgroup_parent,
+                      args.log_dir, args.parallel, args.prefix)
+            print(json.dumps(r))
+        elif args.cmd == "teardown":
+            print(json.dumps(teardown(client, args.parallel)))
     except client.grpc.RpcError as e:
         print(f"{e.code().name}: {e.details()}", file=sys.stderr)
         return 3
