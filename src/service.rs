@@ -100,13 +100,7 @@ impl containerd_shim::Shim for Service {
     }
 
     async fn start_shim(&mut self, opts: StartOpts) -> containerd_shim::Result<String> {
-        // Containers of one pod share a shim, as with containerd's runc shim.
-        let mut grouping = opts.id.clone();
-        if let Ok(spec) = myshim_runtime::spec::Spec::load(Path::new(".")) {
-            if let Some(sandbox) = spec.annotations.get("io.kubernetes.cri.sandbox-id") {
-                grouping = sandbox.clone();
-            }
-        }
+        let grouping = shim_group(Path::new("."), &opts.id);
         let address = containerd_shim::spawn(opts, &grouping, Vec::new()).await?;
         write_str_to_file("address", &address).await?;
         Ok(address)
@@ -122,9 +116,15 @@ impl containerd_shim::Shim for Service {
             log::warn!("deleting {id}: {e:#}");
         }
         unmount_rootfs(&bundle);
-        // The dead shim could not remove its socket: do it for it.
+        // A dead shim could not remove its socket: do it for it. A pod
+        // member's address names the pod's shared shim, which goes on
+        // serving the other members while it accepts connections.
         if let Ok(address) = std::fs::read_to_string(bundle.join("address")) {
-            let _ = std::fs::remove_file(address.trim().trim_start_matches("unix://"));
+            let socket = address.trim().trim_start_matches("unix://").to_string();
+            let own_shim = shim_group(&bundle, id) == *id;
+            if own_shim || std::os::unix::net::UnixStream::connect(&socket).is_err() {
+                let _ = std::fs::remove_file(&socket);
+            }
         }
         Ok(DeleteResponse {
             exit_status: 128 + libc::SIGKILL as u32,
@@ -144,6 +144,15 @@ impl containerd_shim::Shim for Service {
         service.watch_exits().await;
         service
     }
+}
+
+/// The id whose shim serves the container of `bundle`: containers of one
+/// pod share the sandbox's shim, as with containerd's runc shim.
+fn shim_group(bundle: &Path, id: &str) -> String {
+    myshim_runtime::spec::Spec::load(bundle)
+        .ok()
+        .and_then(|spec| spec.annotations.get("io.kubernetes.cri.sandbox-id").cloned())
+        .unwrap_or_else(|| id.to_string())
 }
 
 impl Service {

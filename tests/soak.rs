@@ -652,19 +652,12 @@ fn shim_cycles_leave_nothing_behind() {
             ));
         }
     }
-    // KNOWN BUG (found by this soak, not fixed here): once a container of
-    // the pod has been removed, the pod's shim socket is gone from
-    // /run/containerd/s while the shim still serves the pod. containerd
-    // (1.6, 1.7 and 2.1 alike) runs `shim delete` in the bundle of every
-    // task whose connection closes, a removed pod member's included, and
-    // delete_shim (src/service.rs) removes the socket named in that
-    // bundle's address file, which is the pod's. The next container of the
-    // pod then gets a shim of its own, and a restarted containerd cannot
-    // reach the pod's shim: its tasks are lost to it, the shim and the
-    // containers are left running.
+    // containerd runs `shim delete` in the bundle of every task whose
+    // connection closes, a removed pod member's included: that must not
+    // remove the socket of the pod's shim, which still serves the pod.
     if !pod_socket.exists() {
         failures.push(format!(
-            "KNOWN BUG: the socket of the pod's shim, {}, is gone while the shim serves the pod \
+            "the socket of the pod's shim, {}, is gone while the shim serves the pod \
              (delete_shim of a removed pod member removed it)",
             pod_socket.display()
         ));
@@ -730,10 +723,10 @@ fn shim_cycles_leave_nothing_behind() {
             failures.push(format!("the counts did not see a leak of {kind}: {}", seen.join("\n")));
         }
     }
-    // KNOWN BUG, the same: the pod's next container gets a shim of its own.
+    // And so the pod's next container is served by the pod's shim.
     if ![shim, helper].contains(&left_parent) {
         failures.push(format!(
-            "KNOWN BUG: a new container of the pod is served by another shim (its init's parent is \
+            "a new container of the pod is served by another shim (its init's parent is \
              {left_parent}, the pod's shim is {shim})"
         ));
     }
